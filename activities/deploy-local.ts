@@ -1,0 +1,172 @@
+/**
+ * The `local` deploy target: starts the model's server with Vertex AI's serving contract
+ * (`AIP_HTTP_PORT`, `AIP_PREDICT_ROUTE`, `AIP_HEALTH_ROUTE`, `AIP_STORAGE_URI`), waits until it is healthy,
+ * sends a smoke prediction, then retires the model's previous local server and records the deployment.
+ */
+import { promises as fs } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { DataSnapshot, Deployment, RegisteredVersion } from '../sdk/run-types.js';
+import type { DeploySpec } from '../sdk/spec/pipeline.js';
+import { isOurProcess, readExitCode, readPid, startDetached, stopProcessGroup, tailLines } from './local-process.js';
+import { localPathOf } from './train-local.js';
+
+export interface DeployInput {
+  version: RegisteredVersion;
+  deploy: DeploySpec;
+  snapshot: DataSnapshot;
+  store?: string;
+}
+
+/** What `<home>/serving/<model>/current.json` holds: the server now taking the model's traffic. */
+interface LiveServer {
+  version: number;
+  pid: number;
+  dir: string;
+  endpoint: string;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function isHealthy(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+async function readLive(file: string): Promise<LiveServer | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8')) as LiveServer;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts (or, on a retry, finds) the version's server and returns its endpoint. */
+async function ensureServer(home: string, input: DeployInput): Promise<{ pid: number; dir: string; endpoint: string }> {
+  const target = input.deploy.target;
+  const { model, version } = input.version;
+  const dir = path.join(home, 'serving', model, `v${version}`);
+  const pid = await readPid(dir);
+  const endpointFile = path.join(dir, 'endpoint');
+  if (pid !== undefined && (await isOurProcess(pid, dir))) {
+    const endpoint = await fs.readFile(endpointFile, 'utf8');
+    if (await isHealthy(endpoint + target.healthRoute)) return { pid, dir, endpoint };
+    await stopProcessGroup(pid, dir, 2000);
+  }
+  await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(dir, { recursive: true });
+  const port = target.port || (await freePort());
+  const endpoint = `http://127.0.0.1:${port}`;
+  await fs.writeFile(endpointFile, endpoint);
+  const artifacts = localPathOf(input.version.uri) + 'artifacts';
+  const passed = Object.fromEntries(target.passEnv.flatMap((n) => (process.env[n] !== undefined ? [[n, process.env[n]]] : [])));
+  const env = {
+    ...process.env,
+    ...passed,
+    ...target.env,
+    AIP_MODE: 'PREDICTION',
+    AIP_HTTP_PORT: String(port),
+    AIP_PREDICT_ROUTE: target.predictRoute,
+    AIP_HEALTH_ROUTE: target.healthRoute,
+    AIP_STORAGE_URI: artifacts,
+    AIP_DEPLOYED_MODEL_ID: `${model}-v${version}`,
+    PYTHONUNBUFFERED: '1',
+  };
+  const started = await startDetached({ dir, command: target.command, cwd: path.resolve(target.cwd ?? '.'), env, logFile: path.join(dir, 'server.log') });
+  Context.current().log.info(`deploy: started ${model} v${version} server (pid ${started}) on ${endpoint}`);
+  return { pid: started, dir, endpoint };
+}
+
+async function waitHealthy(server: { pid: number; dir: string; endpoint: string }, input: DeployInput): Promise<void> {
+  const ctx = Context.current();
+  const target = input.deploy.target;
+  const deadline = Date.now() + target.healthTimeout;
+  const url = server.endpoint + target.healthRoute;
+  while (Date.now() < deadline) {
+    if (await isHealthy(url)) return;
+    const exited = await readExitCode(server.dir);
+    if (exited !== undefined || !(await isOurProcess(server.pid, server.dir))) {
+      const lastLines = await tailLines(path.join(server.dir, 'server.log'), 30);
+      throw ApplicationFailure.nonRetryable(
+        `The model server exited (code ${exited ?? 'unknown'}) before becoming healthy. Last lines:\n${lastLines.join('\n')}`,
+        'DeployFailed',
+        { exitCode: exited, lastLines },
+      );
+    }
+    ctx.heartbeat({ waitingFor: url });
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  await stopProcessGroup(server.pid, server.dir, 2000);
+  throw ApplicationFailure.nonRetryable(`The model server did not answer ${url} within ${target.healthTimeout} ms`, 'DeployFailed');
+}
+
+async function smoke(endpoint: string, input: DeployInput): Promise<Deployment['smoke']> {
+  const request = input.deploy.smokeRequest ?? { instances: [input.snapshot.sampleFeatures] };
+  const url = endpoint + input.deploy.target.predictRoute;
+  const started = performance.now();
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request), signal: AbortSignal.timeout(30_000) });
+  const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+  const text = await res.text();
+  let response: unknown;
+  try {
+    response = JSON.parse(text);
+  } catch {
+    response = text;
+  }
+  if (!res.ok || typeof response !== 'object' || response === null || !('predictions' in response)) {
+    throw ApplicationFailure.nonRetryable(
+      `Smoke prediction to ${url} failed: HTTP ${res.status}, body ${text.slice(0, 300)} (expected {"predictions": [...]})`,
+      'DeployFailed',
+      { request, status: res.status, body: text.slice(0, 2000) },
+    );
+  }
+  return { request, response, latencyMs };
+}
+
+/** The deploy activity for the `local` target. Returns the deployment; recording it is the caller's part. */
+export async function deployLocal(home: string, input: DeployInput): Promise<Deployment> {
+  const { model, version } = input.version;
+  const server = await ensureServer(home, input);
+  await waitHealthy(server, input);
+  const smokeResult = await smoke(server.endpoint, input);
+
+  const liveFile = path.join(home, 'serving', model, 'current.json');
+  const previous = await readLive(liveFile);
+  await fs.writeFile(liveFile, JSON.stringify({ version, pid: server.pid, dir: server.dir, endpoint: server.endpoint } satisfies LiveServer));
+  if (previous && previous.version !== version && (await isOurProcess(previous.pid, previous.dir))) {
+    Context.current().log.info(`deploy: retiring ${model} v${previous.version} (pid ${previous.pid})`);
+    await stopProcessGroup(previous.pid, previous.dir, 5000);
+  }
+  return {
+    target: 'local',
+    model,
+    version,
+    endpoint: server.endpoint,
+    predictUrl: server.endpoint + input.deploy.target.predictRoute,
+    pid: server.pid,
+    deployedAt: new Date().toISOString(),
+    smoke: smokeResult,
+  };
+}
+
+/** Stops a model's local server (used by the demo and tests to clean up). */
+export async function stopLocalServer(home: string, model: string): Promise<boolean> {
+  const live = await readLive(path.join(home, 'serving', model, 'current.json'));
+  if (!live || !(await isOurProcess(live.pid, live.dir))) return false;
+  await stopProcessGroup(live.pid, live.dir, 5000);
+  return true;
+}

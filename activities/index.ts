@@ -1,0 +1,108 @@
+/**
+ * The pipeline's activities, bound to a worker's configuration. The workflow imports only the type
+ * `PipelineActivities`; the worker registers the object this returns.
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { evaluateGate as evaluate } from '../sdk/gate.js';
+import { trainingJobKey } from '../sdk/ids.js';
+import type { ApprovalRecord, DataSnapshot, Deployment, GateReport, RegisteredVersion, TrainingResult } from '../sdk/run-types.js';
+import type { GateSpec, TrainSpec } from '../sdk/spec/pipeline.js';
+import { deployLocal, type DeployInput } from './deploy-local.js';
+import { ingestData, type IngestInput } from './ingest.js';
+import { openObjectStore, type ObjectStore } from './object-store.js';
+import { recordApproval, recordDeployment, registerModel, type RegisterInput } from './registry.js';
+import { localPathOf, trainLocal } from './train-local.js';
+
+export interface ActivityOptions {
+  /** Working directory for local jobs and servers (default `$MLOPS_HOME` or `./.mlops`). */
+  home?: string;
+  /** Default object store for snapshots and the registry (default `file://<home>/store`). */
+  store?: string;
+}
+
+export interface TrainInput {
+  pipeline: string;
+  runKey: string;
+  train: TrainSpec;
+  params: Record<string, string | number | boolean>;
+  snapshot: DataSnapshot;
+}
+
+/** Resolves the defaults: `$MLOPS_HOME` or `./.mlops`, and a `file://` store inside it. */
+export function resolveActivityOptions(options: ActivityOptions = {}): Required<ActivityOptions> {
+  const home = path.resolve(options.home ?? process.env.MLOPS_HOME ?? '.mlops');
+  const store = options.store ?? process.env.MLOPS_STORE ?? pathToFileURL(path.join(home, 'store')).href;
+  return { home, store };
+}
+
+/** Builds the activities a pipeline worker registers. */
+export function createActivities(options: ActivityOptions = {}) {
+  const { home, store: defaultStore } = resolveActivityOptions(options);
+  const stores = new Map<string, ObjectStore>();
+  const storeFor = (uri?: string): ObjectStore => {
+    const key = uri ?? defaultStore;
+    let store = stores.get(key);
+    if (!store) {
+      store = openObjectStore(key);
+      stores.set(key, store);
+    }
+    return store;
+  };
+
+  return {
+    /** Snapshot + schema/quality checks + reference profile. */
+    async ingestData(input: IngestInput): Promise<DataSnapshot> {
+      return ingestData(storeFor(input.store), input);
+    },
+
+    /** Launches (or reattaches to) the training job and waits for it. */
+    async trainModel(input: TrainInput): Promise<TrainingResult> {
+      const ctx = Context.current();
+      const backend = input.train.backend;
+      const workflowId = ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId;
+      const jobKey = trainingJobKey(ctx.info.namespace, workflowId, ctx.info.activityId, input.pipeline);
+      if (backend.kind !== 'local') {
+        throw ApplicationFailure.nonRetryable(
+          `The ${backend.kind} training backend is not available yet in this release of temporal-mlops: use local() for now`,
+          'BackendNotAvailable',
+        );
+      }
+      const dataPath = input.snapshot.uri.startsWith('file://') ? localPathOf(input.snapshot.uri) : undefined;
+      return trainLocal({
+        home,
+        jobKey,
+        backend,
+        contract: { dataUri: input.snapshot.uri, dataPath, runKey: input.runKey, pipeline: input.pipeline, params: input.params },
+      });
+    },
+
+    /** Metric thresholds. */
+    async evaluateGate(input: { gate: GateSpec; metrics: Record<string, number> }): Promise<GateReport> {
+      return evaluate(input.gate, input.metrics);
+    },
+
+    /** Artifacts + lineage manifest in the registry. */
+    async registerModel(input: RegisterInput & { store?: string }): Promise<RegisteredVersion> {
+      return registerModel(storeFor(input.store), input);
+    },
+
+    /** The approval decision into the version's manifest. */
+    async recordApproval(input: { version: RegisteredVersion; store?: string; record: ApprovalRecord }): Promise<void> {
+      await recordApproval(storeFor(input.store), input.version, input.record);
+    },
+
+    /** Serves the model, checks it, records the deployment. */
+    async deployModel(input: DeployInput): Promise<Deployment> {
+      const deployment = await deployLocal(home, input);
+      await recordDeployment(storeFor(input.store), input.version, deployment);
+      return deployment;
+    },
+  };
+}
+
+export type PipelineActivities = ReturnType<typeof createActivities>;
+export { openObjectStore, FileObjectStore, type ObjectStore } from './object-store.js';
+export { readManifest, listVersions, type Manifest } from './registry.js';
+export { stopLocalServer } from './deploy-local.js';

@@ -1,0 +1,126 @@
+/**
+ * Detached processes that outlive the worker that started them: training jobs and local model servers.
+ * The process runs in its own session under a tiny `sh` wrapper that writes the exit code to a file, so a
+ * new worker can find it by directory, see whether it still runs, and read how it ended.
+ */
+import { spawn } from 'node:child_process';
+import { promises as fs, openSync, closeSync } from 'node:fs';
+import path from 'node:path';
+
+// $0 is the job directory: it shows in /proc/<pid>/cmdline, which is how we recognise our own process.
+const WRAPPER = '"$@"; code=$?; echo $code > "$0/exit_code.tmp"; mv "$0/exit_code.tmp" "$0/exit_code"';
+
+export interface DetachedStart {
+  dir: string;
+  command: string[];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  logFile: string;
+}
+
+/** Starts a command in its own process group; returns its pid (the group id). */
+export async function startDetached(opts: DetachedStart): Promise<number> {
+  await fs.mkdir(opts.dir, { recursive: true });
+  const out = openSync(opts.logFile, 'a');
+  try {
+    const child = spawn('/bin/sh', ['-c', WRAPPER, opts.dir, ...opts.command], {
+      cwd: opts.cwd,
+      env: opts.env,
+      detached: true,
+      stdio: ['ignore', out, out],
+    });
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('spawn', () => resolve(child.pid as number));
+    });
+    child.unref();
+    await fs.writeFile(path.join(opts.dir, 'pid'), String(pid));
+    return pid;
+  } finally {
+    closeSync(out);
+  }
+}
+
+/** True when `pid` is alive and is the wrapper we started for `dir` (guards against pid reuse). */
+export async function isOurProcess(pid: number, dir: string): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8');
+    if (!cmdline.split('\0').includes(dir)) return false;
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z /.test(stat); // a zombie has exited
+  } catch {
+    return process.platform !== 'linux';
+  }
+}
+
+/** The exit code written by the wrapper, or undefined while it runs (or if it was killed before writing). */
+export async function readExitCode(dir: string): Promise<number | undefined> {
+  try {
+    const text = await fs.readFile(path.join(dir, 'exit_code'), 'utf8');
+    const code = Number(text.trim());
+    return Number.isInteger(code) ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function readPid(dir: string): Promise<number | undefined> {
+  try {
+    const pid = Number((await fs.readFile(path.join(dir, 'pid'), 'utf8')).trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** SIGTERM to the whole process group, then SIGKILL after `graceMs`. */
+export async function stopProcessGroup(pid: number, dir: string, graceMs = 10_000): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      /* already gone */
+    }
+  };
+  signal('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline && (await isOurProcess(pid, dir))) await new Promise((r) => setTimeout(r, 200));
+  signal('SIGKILL');
+}
+
+/** Reads a log file from `offset`; returns complete lines and the new offset. */
+export async function readNewLines(file: string, offset: number): Promise<{ lines: string[]; offset: number }> {
+  let handle;
+  try {
+    handle = await fs.open(file, 'r');
+  } catch {
+    return { lines: [], offset };
+  }
+  try {
+    const { size } = await handle.stat();
+    if (size <= offset) return { lines: [], offset };
+    const buf = Buffer.alloc(Math.min(size - offset, 1 << 20));
+    const { bytesRead } = await handle.read(buf, 0, buf.length, offset);
+    const text = buf.subarray(0, bytesRead).toString('utf8');
+    const end = text.lastIndexOf('\n');
+    if (end < 0) return { lines: [], offset };
+    return { lines: text.slice(0, end).split('\n'), offset: offset + Buffer.byteLength(text.slice(0, end + 1)) };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The last `n` lines of a file. */
+export async function tailLines(file: string, n: number): Promise<string[]> {
+  try {
+    const text = await fs.readFile(file, 'utf8');
+    return text.trimEnd().split('\n').slice(-n);
+  } catch {
+    return [];
+  }
+}

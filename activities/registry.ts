@@ -1,0 +1,165 @@
+/**
+ * The model registry in an object store (DESIGN.md §3):
+ * `models/<name>/versions/<n>/{claim.json, artifacts/..., manifest.json}`, `models/<name>/deployments/*.json`.
+ * Artifacts are written first and `manifest.json` last, so a manifest never points at missing files.
+ * Version numbers are claimed with create-only writes, so concurrent registrations never collide.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { ApprovalRecord, DataSnapshot, Deployment, GateReport, RegisteredVersion, TrainingResult, Trigger } from '../sdk/run-types.js';
+import { getJson, PreconditionFailedError, updateJson, type ObjectStore } from './object-store.js';
+import { localPathOf } from './train-local.js';
+
+/** Everything that produced a model version. */
+export interface Lineage {
+  pipeline: string;
+  runKey: string;
+  workflowId: string;
+  runId: string;
+  requestedBy: string;
+  trigger: Trigger;
+  params: Record<string, string | number | boolean>;
+  snapshot: DataSnapshot;
+  training: TrainingResult;
+  gate: GateReport;
+}
+
+export interface ArtifactEntry {
+  path: string;
+  uri: string;
+  sha256: string;
+  bytes: number;
+}
+
+/** `manifest.json` of a model version. */
+export interface Manifest {
+  schema: 'temporal-mlops/manifest@1';
+  model: string;
+  version: number;
+  description: string;
+  createdAt: string;
+  status: 'pending-approval' | 'approved' | 'rejected' | 'timed-out';
+  lineage: Lineage;
+  metrics: Record<string, number>;
+  artifacts: ArtifactEntry[];
+  approval?: ApprovalRecord;
+  deployments: Deployment[];
+}
+
+export interface RegisterInput {
+  model: string;
+  store?: string;
+  description: string;
+  lineage: Lineage;
+}
+
+const versionsPrefix = (model: string) => `models/${model}/versions/`;
+const versionKey = (model: string, version: number, file: string) => `models/${model}/versions/${version}/${file}`;
+
+/** Version numbers present under a model, ascending. */
+export async function listVersions(store: ObjectStore, model: string): Promise<number[]> {
+  const keys = await store.list(versionsPrefix(model));
+  const numbers = new Set<number>();
+  for (const key of keys) {
+    const n = Number(key.slice(versionsPrefix(model).length).split('/')[0]);
+    if (Number.isInteger(n) && n > 0) numbers.add(n);
+  }
+  return [...numbers].sort((a, b) => a - b);
+}
+
+/** Claims the next version for this run, or returns the one it claimed on an earlier attempt. */
+async function claimVersion(store: ObjectStore, model: string, lineage: Lineage): Promise<number> {
+  const existing = await listVersions(store, model);
+  for (const n of existing.slice(-20).reverse()) {
+    const claim = await getJson<{ workflowId: string; runId: string }>(store, versionKey(model, n, 'claim.json'));
+    if (claim?.value.workflowId === lineage.workflowId && claim.value.runId === lineage.runId) return n;
+  }
+  let next = (existing.at(-1) ?? 0) + 1;
+  for (;;) {
+    try {
+      await store.put(versionKey(model, next, 'claim.json'), JSON.stringify({ workflowId: lineage.workflowId, runId: lineage.runId, claimedAt: new Date().toISOString() }), { ifGeneration: 'absent' });
+      return next;
+    } catch (err) {
+      if (!(err instanceof PreconditionFailedError)) throw err;
+      next++;
+    }
+  }
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
+}
+
+/** The register activity: artifacts, then the lineage manifest. Idempotent per workflow run. */
+export async function registerModel(store: ObjectStore, input: RegisterInput): Promise<RegisteredVersion> {
+  const { model, lineage } = input;
+  const version = await claimVersion(store, model, lineage);
+  const manifestKey = versionKey(model, version, 'manifest.json');
+  const result = { model, version, uri: `${store.uri(`models/${model}/versions/${version}`)}/`, manifestUri: store.uri(manifestKey) };
+  if (await store.get(manifestKey)) return result;
+
+  const modelDir = localPathOf(lineage.training.modelUri);
+  const artifacts: ArtifactEntry[] = [];
+  for (const rel of await listFiles(modelDir)) {
+    const key = versionKey(model, version, `artifacts/${rel.split(path.sep).join('/')}`);
+    const { sha256, bytes } = await store.putFile(key, path.join(modelDir, rel));
+    artifacts.push({ path: rel, uri: store.uri(key), sha256, bytes });
+    Context.current().heartbeat({ uploaded: artifacts.length });
+  }
+  const manifest: Manifest = {
+    schema: 'temporal-mlops/manifest@1',
+    model,
+    version,
+    description: input.description,
+    createdAt: new Date().toISOString(),
+    status: 'pending-approval',
+    lineage,
+    metrics: lineage.training.metrics,
+    artifacts,
+    deployments: [],
+  };
+  await store.put(manifestKey, JSON.stringify(manifest, null, 2), { ifGeneration: 'absent' }).catch((err) => {
+    if (!(err instanceof PreconditionFailedError)) throw err;
+  });
+  Context.current().log.info(`register: ${model} v${version} at ${result.uri} (${artifacts.length} artifacts)`);
+  return result;
+}
+
+/** Reads a version's manifest; a missing or foreign one is an error naming the object. */
+export async function readManifest(store: ObjectStore, model: string, version: number): Promise<Manifest> {
+  const key = versionKey(model, version, 'manifest.json');
+  const found = await getJson<Manifest>(store, key);
+  if (!found) throw new Error(`No manifest at ${store.uri(key)}: ${model} v${version} is not registered`);
+  if (found.value.schema !== 'temporal-mlops/manifest@1') throw new Error(`${store.uri(key)} is not a temporal-mlops manifest`);
+  return found.value;
+}
+
+function updateManifest(store: ObjectStore, version: RegisteredVersion, change: (m: Manifest) => void): Promise<Manifest> {
+  return updateJson<Manifest>(store, versionKey(version.model, version.version, 'manifest.json'), (current) => {
+    if (!current) throw new Error(`No manifest for ${version.model} v${version.version} at ${version.manifestUri}`);
+    change(current);
+    return current;
+  });
+}
+
+/** Writes the approval decision record into the version's manifest. */
+export async function recordApproval(store: ObjectStore, version: RegisteredVersion, record: ApprovalRecord): Promise<void> {
+  const status: Manifest['status'] = record.decision === 'not-required' ? 'approved' : record.decision;
+  await updateManifest(store, version, (m) => {
+    m.approval = record;
+    m.status = status;
+  });
+}
+
+/** Appends a deployment to the model's deployment log and to the version's manifest. */
+export async function recordDeployment(store: ObjectStore, version: RegisteredVersion, deployment: Deployment): Promise<void> {
+  const stamp = deployment.deployedAt.replace(/[:.]/g, '-');
+  await store.put(`models/${version.model}/deployments/${stamp}-v${version.version}.json`, JSON.stringify(deployment, null, 2), { ifGeneration: 'absent' }).catch((err) => {
+    if (!(err instanceof PreconditionFailedError)) throw err; // a retry of the same deployment
+  });
+  await updateManifest(store, version, (m) => {
+    if (!m.deployments.some((d) => d.deployedAt === deployment.deployedAt)) m.deployments.push(deployment);
+  });
+}

@@ -1,0 +1,189 @@
+/**
+ * The `local` training backend: the job is a detached subprocess in `<home>/jobs/<jobKey>/`. The job key is
+ * deterministic (workflow id + activity id), so a retried or restarted activity finds the directory, sees the
+ * process still running and reattaches to it instead of starting a second one.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ApplicationFailure, Context, CancelledFailure } from '@temporalio/activity';
+import type { LocalBackend } from '../sdk/spec/backends.js';
+import type { TrainingResult } from '../sdk/run-types.js';
+import { contractEnv, readMetrics, type JobContractEnv } from './training-contract.js';
+import { isOurProcess, readExitCode, readNewLines, readPid, startDetached, stopProcessGroup, tailLines } from './local-process.js';
+
+export interface LocalTrainingJob {
+  home: string;
+  jobKey: string;
+  backend: LocalBackend;
+  contract: Omit<JobContractEnv, 'modelDir' | 'checkpointDir' | 'tensorboardDir' | 'jobKey'>;
+}
+
+interface Claim {
+  jobKey: string;
+  workflowId: string;
+  activityId: string;
+  attempt: number;
+  claimedAt: string;
+}
+
+const POLL_MS = 1000;
+const LAUNCH_GRACE_MS = 15_000;
+
+function jobPaths(home: string, jobKey: string) {
+  const dir = path.join(home, 'jobs', jobKey);
+  return {
+    dir,
+    claim: path.join(dir, 'claim.json'),
+    log: path.join(dir, 'output.log'),
+    modelDir: path.join(dir, 'model'),
+    checkpointDir: path.join(dir, 'checkpoints'),
+    tensorboardDir: path.join(dir, 'tensorboard'),
+  };
+}
+
+/** Claims the job directory atomically: exactly one activity attempt may launch the process. */
+async function claim(file: string, body: Claim): Promise<boolean> {
+  try {
+    await fs.writeFile(file, JSON.stringify(body, null, 2), { flag: 'wx' });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+/**
+ * Finds the job's process or starts it. Returns its pid and whether it was found (reattached).
+ * A claim whose process is gone without an exit code (the machine rebooted, the process was SIGKILLed) is
+ * moved aside and the job relaunched, resuming from AIP_CHECKPOINT_DIR.
+ */
+async function launchOrAttach(job: LocalTrainingJob, paths: ReturnType<typeof jobPaths>): Promise<{ pid?: number; reattached: boolean }> {
+  const ctx = Context.current();
+  await fs.mkdir(paths.dir, { recursive: true });
+  for (;;) {
+    const body: Claim = {
+      jobKey: job.jobKey,
+      workflowId: ctx.info.workflowExecution?.workflowId ?? '',
+      activityId: ctx.info.activityId,
+      attempt: ctx.info.attempt,
+      claimedAt: new Date().toISOString(),
+    };
+    if (await claim(paths.claim, body)) {
+      await Promise.all([paths.modelDir, paths.checkpointDir, paths.tensorboardDir].map((d) => fs.mkdir(d, { recursive: true })));
+      const pid = await start(job, paths);
+      ctx.log.info(`train: launched local job ${job.jobKey} (pid ${pid})`);
+      return { pid, reattached: false };
+    }
+    if ((await readExitCode(paths.dir)) !== undefined) return { reattached: true };
+    const pid = await readPid(paths.dir);
+    if (pid !== undefined && (await isOurProcess(pid, paths.dir))) {
+      ctx.log.info(`train: reattached to running local job ${job.jobKey} (pid ${pid})`);
+      return { pid, reattached: true };
+    }
+    const claimedAt = await fs.stat(paths.claim).then((s) => s.mtimeMs, () => Date.now());
+    if (pid === undefined && Date.now() - claimedAt < LAUNCH_GRACE_MS) {
+      // Another attempt claimed the job a moment ago and is starting the process: wait for its pid.
+      await new Promise((r) => setTimeout(r, 500));
+      ctx.heartbeat({ jobKey: job.jobKey, state: 'waiting-for-launch' });
+      continue;
+    }
+    const lost = `${paths.dir}.lost-${Date.now()}`;
+    ctx.log.warn(`train: local job ${job.jobKey} is gone without an exit code; archiving it to ${lost} and relaunching`);
+    await fs.rename(paths.dir, lost);
+    await fs.mkdir(paths.dir, { recursive: true });
+    await fs.cp(path.join(lost, 'checkpoints'), paths.checkpointDir, { recursive: true }).catch(() => undefined);
+  }
+}
+
+async function start(job: LocalTrainingJob, paths: ReturnType<typeof jobPaths>): Promise<number> {
+  const passed = Object.fromEntries(job.backend.passEnv.flatMap((name) => (process.env[name] !== undefined ? [[name, process.env[name]]] : [])));
+  const env = {
+    ...process.env,
+    ...passed,
+    ...job.backend.env,
+    ...contractEnv({ ...job.contract, jobKey: job.jobKey, modelDir: paths.modelDir, checkpointDir: paths.checkpointDir, tensorboardDir: paths.tensorboardDir }),
+    PYTHONUNBUFFERED: '1',
+  };
+  return startDetached({ dir: paths.dir, command: job.backend.command, cwd: path.resolve(job.backend.cwd ?? '.'), env, logFile: paths.log });
+}
+
+/** Runs (or reattaches to) a local training job until it ends; streams its output to the worker log. */
+export async function trainLocal(job: LocalTrainingJob): Promise<TrainingResult> {
+  const ctx = Context.current();
+  const paths = jobPaths(job.home, job.jobKey);
+  const startedAt = new Date().toISOString();
+  const { pid, reattached } = await launchOrAttach(job, paths);
+  let offset = 0;
+  if (reattached) {
+    // Show only what the job printed since the last worker stopped streaming.
+    const details = ctx.info.heartbeatDetails as { logOffset?: number } | undefined;
+    offset = details?.logOffset ?? 0;
+  }
+
+  let cancelled = false;
+  const onCancel = () => {
+    cancelled = true;
+  };
+  ctx.cancellationSignal.addEventListener('abort', onCancel);
+  try {
+    for (;;) {
+      const read = await readNewLines(paths.log, offset);
+      offset = read.offset;
+      for (const line of read.lines) ctx.log.info(`[train ${job.jobKey}] ${line}`);
+      const exitCode = await readExitCode(paths.dir);
+      if (exitCode !== undefined) return await finish(job, paths, exitCode, startedAt, reattached);
+      if (cancelled) {
+        if (pid !== undefined) await stopProcessGroup(pid, paths.dir);
+        await fs.writeFile(path.join(paths.dir, 'cancelled'), new Date().toISOString());
+        ctx.log.info(`train: cancelled local job ${job.jobKey}`);
+        throw new CancelledFailure('training cancelled');
+      }
+      if (pid === undefined || !(await isOurProcess(pid, paths.dir))) {
+        if ((await readExitCode(paths.dir)) !== undefined) continue;
+        // Gone without an exit code: killed from outside. Retryable; the next attempt relaunches from checkpoints.
+        throw ApplicationFailure.retryable(`local training job ${job.jobKey} (pid ${pid}) vanished without an exit code`, 'JobLost');
+      }
+      ctx.heartbeat({ jobKey: job.jobKey, pid, state: 'running', logOffset: offset });
+      await sleepOrCancel(POLL_MS, ctx.cancellationSignal);
+    }
+  } finally {
+    ctx.cancellationSignal.removeEventListener('abort', onCancel);
+  }
+}
+
+function sleepOrCancel(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}
+
+async function finish(job: LocalTrainingJob, paths: ReturnType<typeof jobPaths>, exitCode: number, startedAt: string, reattached: boolean): Promise<TrainingResult> {
+  if (exitCode !== 0) {
+    const lastLines = await tailLines(paths.log, 30);
+    throw ApplicationFailure.nonRetryable(
+      `Training job ${job.jobKey} exited with code ${exitCode}. Last lines:\n${lastLines.join('\n')}`,
+      'TrainingFailed',
+      { jobKey: job.jobKey, exitCode, lastLines, log: pathToFileURL(paths.log).href },
+    );
+  }
+  const metrics = await readMetrics(paths.modelDir);
+  return {
+    jobKey: job.jobKey,
+    backend: 'local',
+    metrics,
+    modelUri: pathToFileURL(paths.modelDir).href,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    reattached,
+  };
+}
+
+/** Local path of a `file://` URI (or the path itself). */
+export function localPathOf(uri: string): string {
+  return uri.startsWith('file://') ? fileURLToPath(uri) : uri;
+}

@@ -1,0 +1,175 @@
+/** `PipelineClient`: start runs, read their status, approve or reject, await results as typed errors. */
+import {
+  ApplicationFailure,
+  CancelledFailure,
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { z } from 'zod';
+import type { PipelineDefinition } from './define-pipeline.js';
+import { PipelineError, isPipelineErrorCode } from './errors.js';
+import { isValidRunKey, newRunKey, pipelineWorkflowId } from './ids.js';
+import type { PipelineResult, PipelineRunInput, PipelineStatus, Trigger } from './run-types.js';
+import { ApprovalPayloadSchema, type ApprovalPayload } from './spec/approval.js';
+import { ParamsSchema } from './spec/common.js';
+import { parseOrThrow } from './validate.js';
+import { DEFAULT_TASK_QUEUE, resolveConnectionOptions, type ConnectionOptions } from './connection.js';
+
+export interface PipelineClientOptions extends ConnectionOptions {
+  taskQueue?: string;
+  /** An existing Temporal client (then address/namespace are ignored). */
+  client?: Client;
+}
+
+export interface StartOptions {
+  /** Who asks for the run (email). With separation of duties, this person may not approve it. */
+  requestedBy: string;
+  /** Unique per pipeline; defaults to a time-based key. A trigger that may fire twice passes its own. */
+  runKey?: string;
+  params?: Record<string, string | number | boolean>;
+  trigger?: Trigger;
+}
+
+/** A started run. */
+export interface PipelineRun {
+  pipeline: string;
+  runKey: string;
+  workflowId: string;
+  runId: string;
+}
+
+const StartOptionsSchema = z.strictObject({
+  requestedBy: z.email('must be the email of the person or service asking for the run'),
+  runKey: z.string().refine(isValidRunKey, 'must be 1-100 letters, digits, ".", "_" or "-"').optional(),
+  params: ParamsSchema.optional(),
+  trigger: z.custom<Trigger>((t) => typeof t === 'object' && t !== null && 'kind' in t).optional(),
+});
+
+type RunRef = PipelineRun | string;
+const idOf = (run: RunRef) => (typeof run === 'string' ? run : run.workflowId);
+
+/** Converts a failed run's failure chain into a `PipelineError` with the failure type as its code. */
+export function toPipelineError(err: unknown): unknown {
+  if (err instanceof WorkflowNotFoundError) return new PipelineError('PipelineNotFound', err.message, undefined, { cause: err });
+  if (!(err instanceof WorkflowFailedError)) return err;
+  let current: unknown = err.cause;
+  while (current instanceof Error) {
+    if (current instanceof ApplicationFailure && isPipelineErrorCode(current.type)) {
+      return new PipelineError(current.type, current.message, current.details?.[0], { cause: err });
+    }
+    if (current instanceof CancelledFailure) return new PipelineError('PipelineCancelled', 'The run was cancelled', undefined, { cause: err });
+    current = (current as { cause?: unknown }).cause;
+  }
+  return new PipelineError('Unknown', err.message, undefined, { cause: err });
+}
+
+/**
+ * The client teams and tools use to drive pipeline runs.
+ *
+ * @example
+ * const client = await PipelineClient.connect();
+ * const run = await client.start(churn, { requestedBy: 'ci@acme.com' });
+ * await client.approve(run, { by: 'lead@acme.com', comment: 'AUC +0.4pt' });
+ * const result = await client.result(run);
+ */
+export class PipelineClient {
+  readonly taskQueue: string;
+  private constructor(
+    readonly client: Client,
+    taskQueue: string | undefined,
+    private readonly ownedConnection?: Connection,
+  ) {
+    this.taskQueue = taskQueue ?? DEFAULT_TASK_QUEUE;
+  }
+
+  /** Connects to `$TEMPORAL_ADDRESS` (or `localhost:7233`) unless given a client or address. */
+  static async connect(options: PipelineClientOptions = {}): Promise<PipelineClient> {
+    if (options.client) return new PipelineClient(options.client, options.taskQueue);
+    const { address, namespace } = resolveConnectionOptions(options);
+    const connection = await Connection.connect({ address });
+    return new PipelineClient(new Client({ connection, namespace }), options.taskQueue, connection);
+  }
+
+  /** Starts a run of `pipeline`. A run key that already ran is refused; one that is running is joined. */
+  async start(pipeline: PipelineDefinition, options: StartOptions): Promise<PipelineRun> {
+    const opts = parseOrThrow(StartOptionsSchema, options, 'start options', 'InvalidInput');
+    const runKey = opts.runKey ?? newRunKey(new Date(), Math.random);
+    const input: PipelineRunInput = {
+      spec: pipeline.spec,
+      runKey,
+      requestedBy: opts.requestedBy,
+      trigger: opts.trigger ?? { kind: 'manual' },
+      params: opts.params ?? {},
+    };
+    const workflowId = pipelineWorkflowId(pipeline.name, runKey);
+    try {
+      const handle = await this.client.workflow.start('mlPipeline', {
+        taskQueue: this.taskQueue,
+        workflowId,
+        args: [input],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      });
+      return { pipeline: pipeline.name, runKey, workflowId, runId: handle.firstExecutionRunId };
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new PipelineError('InvalidInput', `Run key "${runKey}" of pipeline "${pipeline.name}" was already used by a finished run; pick a new runKey`, undefined, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  handle(run: RunRef): WorkflowHandle {
+    return this.client.workflow.getHandle(idOf(run));
+  }
+
+  /** The run's stage, stage results and approval audit trail (the workflow's `status` query). */
+  async status(run: RunRef): Promise<PipelineStatus> {
+    try {
+      return await this.handle(run).query<PipelineStatus>('status');
+    } catch (err) {
+      throw toPipelineError(err);
+    }
+  }
+
+  /** Sends the `approve` Signal. The decision is checked by the workflow; see `status().approval.attempts`. */
+  async approve(run: RunRef, payload: ApprovalPayload): Promise<void> {
+    await this.decide(run, 'approve', payload);
+  }
+
+  /** Sends the `reject` Signal. */
+  async reject(run: RunRef, payload: ApprovalPayload): Promise<void> {
+    await this.decide(run, 'reject', payload);
+  }
+
+  private async decide(run: RunRef, decision: 'approve' | 'reject', payload: ApprovalPayload): Promise<void> {
+    const body = parseOrThrow(ApprovalPayloadSchema, payload, `${decision} payload`, 'InvalidInput');
+    try {
+      await this.handle(run).signal(decision, body);
+    } catch (err) {
+      throw toPipelineError(err);
+    }
+  }
+
+  /** Waits for the run to end. Throws `PipelineError` with the failure type (`GateFailed`, ...) as `code`. */
+  async result(run: RunRef): Promise<PipelineResult> {
+    try {
+      return (await this.handle(run).result()) as PipelineResult;
+    } catch (err) {
+      throw toPipelineError(err);
+    }
+  }
+
+  /** Cancels the run; a running training job is stopped. */
+  async cancel(run: RunRef): Promise<void> {
+    await this.handle(run).cancel();
+  }
+
+  async close(): Promise<void> {
+    await this.ownedConnection?.close();
+  }
+}

@@ -1,0 +1,51 @@
+/** `definePipeline`: validate a team's config once, eagerly, and freeze it. */
+import { PipelineSpecSchema, type PipelineConfig, type PipelineSpec } from './spec/pipeline.js';
+import { deepFreeze, formatProblems, parseOrThrow } from './validate.js';
+import { PipelineError } from './errors.js';
+
+/** A validated pipeline: its plain-JSON `spec` is what each run carries into workflow history. */
+export interface PipelineDefinition {
+  readonly name: string;
+  readonly model: string;
+  readonly spec: Readonly<PipelineSpec>;
+}
+
+/** Features validated in the spec whose runtime ships in a later release: refused loudly, never ignored. */
+function refuseUnavailable(spec: PipelineSpec): void {
+  const problems = [];
+  if (spec.monitor.enabled) problems.push({ path: 'monitor.enabled', message: 'drift monitoring is not available yet in this release; set it to false' });
+  if (spec.retrain.cron || spec.retrain.onDrift || spec.retrain.onNewDataPrefix) {
+    problems.push({ path: 'retrain', message: 'retraining triggers are not available yet in this release; remove the retrain section' });
+  }
+  if (problems.length > 0) {
+    throw new PipelineError('InvalidSpec', formatProblems(`Pipeline "${spec.name}" uses features that are not available yet:`, problems), { problems });
+  }
+}
+
+/**
+ * Validates a pipeline config and returns a frozen definition. Throws `PipelineError` (`code: 'InvalidSpec'`)
+ * listing every field that is wrong, what was given and what is allowed.
+ *
+ * @example
+ * export const churn = definePipeline({
+ *   name: 'churn',
+ *   ingest: { source: './data/churn.csv', columns: { tenure: { type: 'number' }, churned: { type: 'integer' } }, target: 'churned' },
+ *   train: { backend: local({ command: ['python', 'train.py'] }), params: { max_depth: 4 } },
+ *   gate: { metrics: { auc: { min: 0.8 } } },
+ *   approval: { approvers: ['lead@acme.com'] },
+ *   deploy: { target: localServer({ command: ['python', 'serve.py'] }) },
+ * });
+ */
+export function definePipeline(config: PipelineConfig): PipelineDefinition {
+  const label = `pipeline${typeof config?.name === 'string' ? ` "${config.name}"` : ''}`;
+  const spec = parseOrThrow(PipelineSpecSchema, config, label);
+  refuseUnavailable(spec);
+  if (spec.ingest.target !== undefined && !(spec.ingest.target in spec.ingest.columns)) {
+    throw new PipelineError(
+      'InvalidSpec',
+      `Invalid ${label}:\n  - ingest.target: "${spec.ingest.target}" is not a declared column; declare it under ingest.columns or fix the name`,
+    );
+  }
+  const model = spec.model ?? spec.name;
+  return deepFreeze({ name: spec.name, model, spec: { ...spec, model } });
+}

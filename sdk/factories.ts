@@ -1,0 +1,45 @@
+/** Factory functions for training backends and deploy targets: validated eagerly, frozen. */
+import type { z } from 'zod';
+import { KubernetesBackendSchema, LocalBackendSchema, VertexBackendSchema } from './spec/backends.js';
+import { LocalServerTargetSchema } from './spec/deploy.js';
+import { deepFreeze, parseOrThrow } from './validate.js';
+
+type WithoutKind<S extends z.ZodType> = Omit<z.input<S>, 'kind'>;
+
+/**
+ * Train in a subprocess on the worker's machine (development, CI, or a GPU box running the worker).
+ *
+ * @example local({ command: ['python', 'train.py'], cwd: 'examples/breast-cancer' })
+ */
+export function local(options: WithoutKind<typeof LocalBackendSchema>) {
+  return deepFreeze(parseOrThrow(LocalBackendSchema, { kind: 'local', ...options }, 'local() backend'));
+}
+
+/**
+ * Train as a Vertex AI CustomJob. Validated now; its launcher ships in a later release and fails with
+ * `BackendNotAvailable` until then.
+ *
+ * @example vertex({ project: 'acme-ml', region: 'us-central1', image: 'us-docker.pkg.dev/acme/train:1', accelerator: { type: 'NVIDIA_L4', count: 1 } })
+ */
+export function vertex(options: WithoutKind<typeof VertexBackendSchema>) {
+  return deepFreeze(parseOrThrow(VertexBackendSchema, { kind: 'vertex', ...options }, 'vertex() backend'));
+}
+
+/**
+ * Train as a Kubernetes batch/v1 Job. Validated now; its launcher ships in a later release and fails with
+ * `BackendNotAvailable` until then.
+ *
+ * @example kubernetes({ image: 'ghcr.io/acme/train:1', gpus: 1, nodeSelector: { 'cloud.google.com/gke-accelerator': 'nvidia-l4' } })
+ */
+export function kubernetes(options: WithoutKind<typeof KubernetesBackendSchema>) {
+  return deepFreeze(parseOrThrow(KubernetesBackendSchema, { kind: 'kubernetes', ...options }, 'kubernetes() backend'));
+}
+
+/**
+ * Serve the model on this machine with Vertex AI's serving contract.
+ *
+ * @example localServer({ command: ['python', 'serve.py'], cwd: 'examples/breast-cancer' })
+ */
+export function localServer(options: WithoutKind<typeof LocalServerTargetSchema>) {
+  return deepFreeze(parseOrThrow(LocalServerTargetSchema, { kind: 'local', ...options }, 'localServer() target'));
+}

@@ -1,0 +1,55 @@
+/** Deterministic ids (DESIGN.md §3). Sandbox-safe: no Node built-ins. */
+
+/** Workflow id of a pipeline run: `pipeline/<name>/<runKey>`. */
+export function pipelineWorkflowId(pipeline: string, runKey: string): string {
+  return `pipeline/${pipeline}/${runKey}`;
+}
+
+/** Workflow id of a model's monitor: `monitor/<model>`. */
+export function monitorWorkflowId(model: string): string {
+  return `monitor/${model}`;
+}
+
+/** Schedule id of a pipeline's retraining schedule: `retrain/<name>`. */
+export function retrainScheduleId(pipeline: string): string {
+  return `retrain/${pipeline}`;
+}
+
+const RUN_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** True when `runKey` may be used in a workflow id (letters, digits, `.`, `_`, `-`). */
+export function isValidRunKey(runKey: string): boolean {
+  return RUN_KEY_RE.test(runKey);
+}
+
+/**
+ * A run key from a time and a few random characters, e.g. `20261122-193005-k3f9`. Sortable by start time.
+ * Callers that may fire twice (schedules, drift, new data) pass their own deterministic key instead.
+ */
+export function newRunKey(now: Date, random: () => number): string {
+  const iso = now.toISOString().replace(/[-:]/g, '');
+  const suffix = Array.from({ length: 4 }, () => 'abcdefghijkmnpqrstuvwxyz23456789'[Math.floor(random() * 32)]).join('');
+  return `${iso.slice(0, 8)}-${iso.slice(9, 15)}-${suffix}`;
+}
+
+/**
+ * FNV-1a 64-bit as 16 hex characters: a stable, dependency-free hash for job keys (not for security).
+ */
+export function fnv1a64(text: string): string {
+  let hash = 0xcbf29ce484222325n;
+  const prime = 0x100000001b3n;
+  for (const byte of new TextEncoder().encode(text)) {
+    hash ^= BigInt(byte);
+    hash = (hash * prime) & 0xffffffffffffffffn;
+  }
+  return hash.toString(16).padStart(16, '0');
+}
+
+/**
+ * The training job key: deterministic from namespace + workflow id + activity id, never the attempt, so a
+ * retried or restarted activity finds the job its predecessor launched. Lowercase, label-safe, ≤ 63 chars.
+ */
+export function trainingJobKey(namespace: string, workflowId: string, activityId: string, pipeline: string): string {
+  const prefix = `mlops-${pipeline}`.slice(0, 40).replace(/-+$/, '');
+  return `${prefix}-${fnv1a64(`${namespace}\u0000${workflowId}\u0000${activityId}`)}`;
+}

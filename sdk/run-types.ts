@@ -1,0 +1,161 @@
+/** The data a pipeline run carries and reports: workflow input, stage results, status and result. Sandbox-safe. */
+import type { ApprovalPayload } from './spec/approval.js';
+import type { PipelineSpec, Stage } from './spec/pipeline.js';
+
+/** Why a run started; recorded in lineage. */
+export type Trigger =
+  | { kind: 'manual' }
+  | { kind: 'schedule'; scheduleId: string }
+  | { kind: 'drift'; reportUri: string }
+  | { kind: 'new-data'; objectUri: string };
+
+/** Input of the `mlPipeline` workflow. Holds references only, never secrets. */
+export interface PipelineRunInput {
+  spec: PipelineSpec;
+  runKey: string;
+  /** Who asked for the run (an email); may not approve it when separation of duties is on. */
+  requestedBy: string;
+  trigger: Trigger;
+  /** Overrides of `spec.train.params` for this run. */
+  params: Record<string, string | number | boolean>;
+}
+
+/** A data-quality finding from ingest. */
+export interface DataProblem {
+  column?: string;
+  kind: 'missing-column' | 'extra-column' | 'type' | 'missing-values' | 'range' | 'allowed-values' | 'rows' | 'parse';
+  message: string;
+}
+
+/** Per-column summary kept as the monitoring reference. */
+export interface ColumnProfile {
+  type: 'number' | 'integer' | 'string' | 'boolean';
+  count: number;
+  missing: number;
+  min?: number;
+  max?: number;
+  mean?: number;
+  std?: number;
+  /** Category counts for string/boolean columns (top 100). */
+  categories?: Record<string, number>;
+}
+
+/** An immutable copy of the ingested data, addressed by its hash. */
+export interface DataSnapshot {
+  uri: string;
+  sha256: string;
+  bytes: number;
+  rows: number;
+  columns: string[];
+  profileUri: string;
+  /** First data row's features (target excluded): the default smoke request. */
+  sampleFeatures: Record<string, string | number | boolean | null>;
+}
+
+export interface TrainingResult {
+  jobKey: string;
+  backend: PipelineSpec['train']['backend']['kind'];
+  metrics: Record<string, number>;
+  /** Where the model artifacts are (the job's `AIP_MODEL_DIR`). */
+  modelUri: string;
+  startedAt: string;
+  finishedAt: string;
+  /** True when this attempt found the job already running and attached to it. */
+  reattached: boolean;
+}
+
+export interface GateCheck {
+  metric: string;
+  value: number | null;
+  min?: number;
+  max?: number;
+  passed: boolean;
+  reason: string;
+}
+
+export interface GateReport {
+  passed: boolean;
+  checks: GateCheck[];
+}
+
+export interface RegisteredVersion {
+  model: string;
+  version: number;
+  /** `<store>/models/<model>/versions/<n>/` */
+  uri: string;
+  manifestUri: string;
+}
+
+/** One approve/reject attempt, accepted or refused, as the audit trail keeps it. */
+export interface ApprovalAttempt {
+  at: string;
+  decision: 'approve' | 'reject';
+  by: string | null;
+  comment: string;
+  via: 'signal' | 'update';
+  accepted: boolean;
+  /** Why it was refused, when it was. */
+  reason?: string;
+}
+
+export interface ApprovalRecord {
+  decision: 'approved' | 'rejected' | 'timed-out' | 'not-required';
+  decidedAt: string;
+  requestedBy: string;
+  approvals: (ApprovalPayload & { at: string })[];
+  rejection?: ApprovalPayload & { at: string };
+  attempts: ApprovalAttempt[];
+}
+
+export interface Deployment {
+  target: 'local';
+  model: string;
+  version: number;
+  endpoint: string;
+  predictUrl: string;
+  pid: number;
+  deployedAt: string;
+  smoke: { request: unknown; response: unknown; latencyMs: number };
+}
+
+export type StageState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+
+/** What the `status` query answers. */
+export interface PipelineStatus {
+  pipeline: string;
+  model: string;
+  runKey: string;
+  requestedBy: string;
+  trigger: Trigger;
+  /** The stage now running or waiting; `done` or `failed` at the end. */
+  stage: Stage | 'done' | 'failed';
+  stages: Record<Stage, StageState>;
+  snapshot?: DataSnapshot;
+  training?: TrainingResult;
+  gate?: GateReport;
+  version?: RegisteredVersion;
+  approval: {
+    required: boolean;
+    quorum: number;
+    approvers: string[];
+    deadline?: string;
+    attempts: ApprovalAttempt[];
+    record?: ApprovalRecord;
+  };
+  deployment?: Deployment;
+  steps: { step: string; after: Stage; output: unknown }[];
+  error?: { code: string; message: string };
+}
+
+/** What a successful run returns. */
+export interface PipelineResult {
+  pipeline: string;
+  model: string;
+  runKey: string;
+  snapshot: DataSnapshot;
+  training: TrainingResult;
+  gate: GateReport;
+  version: RegisteredVersion;
+  approval: ApprovalRecord;
+  deployment?: Deployment;
+}

@@ -1,0 +1,35 @@
+/** The ingest stage: where the data comes from and the schema it must satisfy. Sandbox-safe. */
+import { z } from 'zod';
+
+export const ColumnSpecSchema = z.strictObject({
+  type: z.enum(['number', 'integer', 'string', 'boolean']),
+  /** Largest share of empty/NA cells tolerated in this column (0 = none). */
+  maxMissing: z.number().min(0).max(1).default(0),
+  min: z.number().optional(),
+  max: z.number().optional(),
+  /** For string columns: the closed set of allowed values. */
+  allowed: z.array(z.string()).optional(),
+});
+
+export const IngestSpecSchema = z.strictObject({
+  /** A CSV file: `file:///abs/path.csv`, an absolute path, or a path relative to the worker's cwd. */
+  source: z
+    .string()
+    .min(1)
+    .refine((s) => !/^[a-z][a-z0-9+.-]*:\/\//.test(s) || s.startsWith('file://') || s.startsWith('gs://'), {
+      message: 'must be a file:// URI, a gs:// URI or a local path',
+    }),
+  format: z.literal('csv').default('csv'),
+  /** Columns the data must have, with types and quality limits. */
+  columns: z
+    .record(z.string().min(1), ColumnSpecSchema)
+    .refine((c) => Object.keys(c).length > 0, 'must declare at least one column'),
+  /** The label column (excluded from smoke requests and drift features). */
+  target: z.string().optional(),
+  /** Columns present in the file but not declared are an error unless this is true. */
+  allowExtraColumns: z.boolean().default(false),
+  minRows: z.number().int().positive().default(1),
+});
+
+export type ColumnSpec = z.output<typeof ColumnSpecSchema>;
+export type IngestSpec = z.output<typeof IngestSpecSchema>;

@@ -1,0 +1,90 @@
+/**
+ * The whole pipeline spec: plain JSON that travels as workflow input and is recorded in history, so a run
+ * in flight never depends on the team's current source files. Sandbox-safe.
+ */
+import { z } from 'zod';
+import { DurationSchema } from '../duration.js';
+import { ApprovalPolicySchema } from './approval.js';
+import { TrainingBackendSchema } from './backends.js';
+import { ParamsSchema, SlugSchema } from './common.js';
+import { DeployTargetSchema } from './deploy.js';
+import { IngestSpecSchema } from './ingest.js';
+
+export const STAGES = ['ingest', 'train', 'gate', 'register', 'approval', 'deploy'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export const TrainSpecSchema = z.strictObject({
+  backend: TrainingBackendSchema,
+  params: ParamsSchema.default({}),
+  /** Longest a training job may run, queueing included. */
+  timeout: DurationSchema.prefault('24h'),
+  /** A worker that stops heartbeating this long is presumed dead; the next one reattaches to the job. */
+  heartbeatTimeout: DurationSchema.prefault('60s'),
+  /** Attempts for infrastructure failures (a user-code failure is never retried). */
+  maxAttempts: z.number().int().positive().default(5),
+});
+
+export const MetricThresholdSchema = z
+  .strictObject({ min: z.number().optional(), max: z.number().optional() })
+  .refine((t) => t.min !== undefined || t.max !== undefined, 'give min, max or both');
+
+export const GateSpecSchema = z.strictObject({
+  /** Every named metric must be present in metrics.json and inside its bounds. */
+  metrics: z
+    .record(z.string().min(1), MetricThresholdSchema)
+    .refine((m) => Object.keys(m).length > 0, 'name at least one metric, e.g. { auc: { min: 0.8 } }'),
+});
+
+export const RegisterSpecSchema = z.strictObject({
+  /** Object store holding the registry: `file:///abs/dir` (default: the worker's store). */
+  store: z.string().optional(),
+  description: z.string().default(''),
+});
+
+export const DeploySpecSchema = z.strictObject({
+  target: DeployTargetSchema,
+  /** Request body for the smoke prediction; defaults to `{ instances: [<first data row's features>] }`. */
+  smokeRequest: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const MonitorSpecSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  interval: DurationSchema.prefault('1h'),
+});
+
+export const RetrainSpecSchema = z.strictObject({
+  cron: z.string().optional(),
+  onDrift: z.boolean().default(false),
+  onNewDataPrefix: z.string().optional(),
+});
+
+/** A custom step (see `defineStep`) run after a stage; its output is recorded in the run's status. */
+export const StepCallSchema = z.strictObject({
+  step: z.string().min(1),
+  after: z.enum(STAGES),
+  input: z.unknown().optional(),
+});
+
+export const PipelineSpecSchema = z.strictObject({
+  name: SlugSchema,
+  /** Registered model name; defaults to the pipeline name. */
+  model: SlugSchema.optional(),
+  description: z.string().default(''),
+  ingest: IngestSpecSchema,
+  train: TrainSpecSchema,
+  gate: GateSpecSchema,
+  register: RegisterSpecSchema.prefault({}),
+  approval: ApprovalPolicySchema.prefault({}),
+  deploy: DeploySpecSchema.optional(),
+  monitor: MonitorSpecSchema.prefault({}),
+  retrain: RetrainSpecSchema.prefault({}),
+  steps: z.array(StepCallSchema).default([]),
+});
+
+/** What a team writes (defaults optional, durations as strings). */
+export type PipelineConfig = z.input<typeof PipelineSpecSchema>;
+/** The validated, defaulted spec that a run carries (durations in milliseconds). */
+export type PipelineSpec = z.output<typeof PipelineSpecSchema>;
+export type TrainSpec = z.output<typeof TrainSpecSchema>;
+export type GateSpec = z.output<typeof GateSpecSchema>;
+export type DeploySpec = z.output<typeof DeploySpecSchema>;

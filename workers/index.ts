@@ -1,0 +1,66 @@
+/** `createPipelineWorker`: one worker that runs `mlPipeline`, the SDK's activities and a team's custom steps. */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityOptions } from '../activities/index.js';
+import type { StepDefinition } from '../sdk/define-step.js';
+import type { PipelineDefinition } from '../sdk/define-pipeline.js';
+import { PipelineError } from '../sdk/errors.js';
+import { DEFAULT_TASK_QUEUE, resolveConnectionOptions } from '../sdk/connection.js';
+
+export interface PipelineWorkerOptions extends ActivityOptions {
+  /** Temporal frontend address (default `$TEMPORAL_ADDRESS` or `localhost:7233`). */
+  address?: string;
+  namespace?: string;
+  taskQueue?: string;
+  /** An existing connection (then `address` is ignored). */
+  connection?: NativeConnection;
+  /** Custom steps pipelines may call by name. */
+  steps?: StepDefinition[];
+  /** Pipelines this worker serves: checked at start-up for steps that are not registered. */
+  pipelines?: PipelineDefinition[];
+  /** A pre-built workflow bundle (tests build one per file to save seconds per worker). */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Passed through to `Worker.create` (concurrency, identity, ...). */
+  worker?: Partial<Omit<WorkerOptions, 'connection' | 'taskQueue' | 'activities' | 'workflowsPath' | 'workflowBundle'>>;
+}
+
+/** Path of the workflow entry point, `.ts` when running from sources and `.js` when compiled. */
+export function workflowsPath(): string {
+  const here = fileURLToPath(import.meta.url);
+  return path.join(path.dirname(here), '..', 'workflows', `index${path.extname(here)}`);
+}
+
+/**
+ * Creates a worker for pipeline runs. Call `worker.run()` to serve until shutdown.
+ *
+ * @example
+ * const worker = await createPipelineWorker({ steps: [notify], pipelines: [churn] });
+ * await worker.run();
+ */
+export async function createPipelineWorker(options: PipelineWorkerOptions = {}): Promise<Worker> {
+  const steps = options.steps ?? [];
+  const stepNames = new Set(steps.map((s) => s.name));
+  for (const pipeline of options.pipelines ?? []) {
+    for (const call of pipeline.spec.steps) {
+      if (!stepNames.has(call.step)) {
+        throw new PipelineError(
+          'InvalidSpec',
+          `Pipeline "${pipeline.name}" calls step "${call.step}" after ${call.after}, but no such step is registered: pass it in createPipelineWorker({ steps: [...] })`,
+        );
+      }
+    }
+  }
+  const conn = resolveConnectionOptions(options);
+  const connection = options.connection ?? (await NativeConnection.connect({ address: conn.address }));
+  const activities: Record<string, (...args: never[]) => Promise<unknown>> = { ...createActivities(options) };
+  for (const step of steps) activities[step.activityName] = step.execute as (...args: never[]) => Promise<unknown>;
+  return Worker.create({
+    ...options.worker,
+    connection,
+    namespace: conn.namespace,
+    taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
+    activities,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: workflowsPath() }),
+  });
+}

@@ -1,0 +1,3 @@
+/** Workflow entry point bundled by the worker: the workflows and their message definitions. */
+export { mlPipeline, statusQuery } from './ml-pipeline.js';
+export { approveSignal, rejectSignal, ApprovalGate } from './approval.js';
