@@ -69,11 +69,11 @@ export class ApprovalGate {
   private refusal(decision: Decision, by: string): string | undefined {
     if (this.state === 'not-open') return 'wrong stage: the candidate is not registered yet, so there is nothing to decide on';
     if (this.state === 'closed') return 'wrong stage: the decision has already been made';
-    const allowed = this.policy.approvers.map((a) => a.toLowerCase());
-    if (allowed.length > 0 && !allowed.includes(by)) return `not an approver: ${by} is not in approval.approvers`;
     if (this.policy.separationOfDuties && by === this.requestedBy.toLowerCase()) {
       return `separation of duties: ${by} requested this run and may not decide on it`;
     }
+    const allowed = this.policy.approvers.map((a) => a.toLowerCase());
+    if (allowed.length > 0 && !allowed.includes(by)) return `not an approver: ${by} is not in approval.approvers`;
     if (decision === 'approve' && this.approvals.has(by)) return `duplicate: ${by} has already approved; one person counts once`;
     return undefined;
   }

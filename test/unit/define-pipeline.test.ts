@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { definePipeline } from '../../sdk/define-pipeline.js';
+import { PipelineError } from '../../sdk/errors.js';
+import { kubernetes, local, localServer, vertex } from '../../sdk/factories.js';
+import type { PipelineConfig } from '../../sdk/spec/pipeline.js';
+
+const valid: PipelineConfig = {
+  name: 'churn',
+  ingest: { source: './data.csv', columns: { tenure: { type: 'number' }, churned: { type: 'integer' } }, target: 'churned' },
+  train: { backend: local({ command: ['python', 'train.py'] }), params: { depth: 4 } },
+  gate: { metrics: { auc: { min: 0.8 } } },
+  deploy: { target: localServer({ command: ['python', 'serve.py'] }) },
+};
+
+function invalid(config: unknown): PipelineError {
+  try {
+    definePipeline(config as PipelineConfig);
+  } catch (err) {
+    expect(err).toBeInstanceOf(PipelineError);
+    expect((err as PipelineError).code).toBe('InvalidSpec');
+    return err as PipelineError;
+  }
+  throw new Error('expected definePipeline to throw');
+}
+
+describe('definePipeline', () => {
+  it('returns a frozen definition with defaults filled and durations in ms', () => {
+    const def = definePipeline(valid);
+    expect(def.model).toBe('churn');
+    expect(def.spec.train.timeout).toBe(24 * 3600_000);
+    expect(def.spec.approval).toMatchObject({ required: true, quorum: 1, timeout: 7 * 86_400_000, separationOfDuties: true });
+    expect(Object.isFrozen(def.spec.train.params)).toBe(true);
+    expect(() => {
+      (def.spec.gate.metrics as Record<string, unknown>).x = 1;
+    }).toThrow();
+  });
+
+  it('names the field, the value given and what is allowed', () => {
+    const err = invalid({ ...valid, name: 'Churn Model', gate: { metrics: { auc: { minimum: 0.8 } } } });
+    expect(err.message).toContain('pipeline "Churn Model"');
+    expect(err.message).toMatch(/name: must be 1-40 characters of lowercase letters.*\(got "Churn Model"\)/);
+    expect(err.message).toMatch(/gate\.metrics\.auc: unknown field\(s\) "minimum"/);
+  });
+
+  it('rejects a shell string as a command and tells how to write it', () => {
+    const err = invalid({ ...valid, train: { backend: { kind: 'local', command: 'python train.py' } } });
+    expect(err.message).toMatch(/train\.backend\.command: must be an argv array.*\(got "python train.py"\)/);
+  });
+
+  it('rejects an unknown backend kind naming the allowed ones', () => {
+    const err = invalid({ ...valid, train: { backend: { kind: 'sagemaker' } } });
+    expect(err.message).toMatch(/train\.backend\.kind/);
+    expect(err.message).toMatch(/local|vertex|kubernetes/);
+  });
+
+  it('rejects bad durations, secrets in env and a quorum larger than the approver list', () => {
+    const err = invalid({
+      ...valid,
+      train: { backend: { kind: 'local', command: ['x'], env: { WANDB_API_KEY: 'abc' } }, timeout: 'two hours' },
+      approval: { approvers: ['a@acme.com'], quorum: 2 },
+    });
+    expect(err.message).toMatch(/train\.timeout: "two hours" is not a duration: write e\.g\. '90s'/);
+    expect(err.message).toMatch(/train\.backend\.env\.WANDB_API_KEY: looks like a secret.*passEnv/);
+    expect(err.message).toMatch(/approval\.quorum: needs 2 approvals but only 1 approvers/);
+  });
+
+  it('rejects a target column that is not declared', () => {
+    const err = invalid({ ...valid, ingest: { ...valid.ingest, target: 'label' } });
+    expect(err.message).toMatch(/ingest\.target: "label" is not a declared column/);
+  });
+
+  it('refuses features that are not available yet instead of ignoring them', () => {
+    const err = invalid({ ...valid, monitor: { enabled: true } });
+    expect(err.message).toMatch(/monitor\.enabled: drift monitoring is not available yet/);
+  });
+
+  it('lists every problem, not only the first', () => {
+    const err = invalid({ name: 'x' });
+    const problems = (err.details as { problems: { path: string }[] }).problems.map((p) => p.path);
+    expect(problems).toEqual(expect.arrayContaining(['pipeline "x".ingest', 'pipeline "x".train', 'pipeline "x".gate']));
+  });
+});
+
+describe('backend factories', () => {
+  it('validate GPU specs against the accelerator enum and allowed counts', () => {
+    expect(() => vertex({ project: 'p', region: 'us-central1', image: 'img', accelerator: { type: 'NVIDIA_TESLA_T4', count: 3 } })).toThrow(
+      /accelerator\.count: NVIDIA_TESLA_T4 takes 1, 2, 4 per replica; got 3/,
+    );
+    expect(() => vertex({ project: 'p', region: 'us-central1', image: 'img', accelerator: { type: 'NVIDIA_GTX_1080' as never, count: 1 } })).toThrow(
+      /accelerator\.type/,
+    );
+    expect(() => kubernetes({ image: '', gpus: 1 })).toThrow(/image: is required/);
+    expect(vertex({ project: 'p', region: 'us-central1', image: 'img', accelerator: { type: 'NVIDIA_L4', count: 1 } }).kind).toBe('vertex');
+  });
+});
