@@ -73,7 +73,9 @@ async function ensureServer(home: string, input: DeployInput): Promise<{ pid: nu
   const endpoint = `http://127.0.0.1:${port}`;
   await fs.writeFile(endpointFile, endpoint);
   const artifacts = localPathOf(input.version.uri) + 'artifacts';
-  const passed = Object.fromEntries(target.passEnv.flatMap((n) => (process.env[n] !== undefined ? [[n, process.env[n]]] : [])));
+  const passed = Object.fromEntries(
+    target.passEnv.flatMap((n) => (process.env[n] !== undefined ? [[n, process.env[n]]] : [])),
+  );
   const env = {
     ...process.env,
     ...passed,
@@ -86,7 +88,13 @@ async function ensureServer(home: string, input: DeployInput): Promise<{ pid: nu
     AIP_DEPLOYED_MODEL_ID: `${model}-v${version}`,
     PYTHONUNBUFFERED: '1',
   };
-  const started = await startDetached({ dir, command: target.command, cwd: path.resolve(target.cwd ?? '.'), env, logFile: path.join(dir, 'server.log') });
+  const started = await startDetached({
+    dir,
+    command: target.command,
+    cwd: path.resolve(target.cwd ?? '.'),
+    env,
+    logFile: path.join(dir, 'server.log'),
+  });
   Context.current().log.info(`deploy: started ${model} v${version} server (pid ${started}) on ${endpoint}`);
   return { pid: started, dir, endpoint };
 }
@@ -111,14 +119,22 @@ async function waitHealthy(server: { pid: number; dir: string; endpoint: string 
     await new Promise((r) => setTimeout(r, 300));
   }
   await stopProcessGroup(server.pid, server.dir, 2000);
-  throw ApplicationFailure.nonRetryable(`The model server did not answer ${url} within ${target.healthTimeout} ms`, 'DeployFailed');
+  throw ApplicationFailure.nonRetryable(
+    `The model server did not answer ${url} within ${target.healthTimeout} ms`,
+    'DeployFailed',
+  );
 }
 
 async function smoke(endpoint: string, input: DeployInput): Promise<Deployment['smoke']> {
   const request = input.deploy.smokeRequest ?? { instances: [input.snapshot.sampleFeatures] };
   const url = endpoint + input.deploy.target.predictRoute;
   const started = performance.now();
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request), signal: AbortSignal.timeout(30_000) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(request),
+    signal: AbortSignal.timeout(30_000),
+  });
   const latencyMs = Math.round((performance.now() - started) * 10) / 10;
   const text = await res.text();
   let response: unknown;
@@ -146,7 +162,10 @@ export async function deployLocal(home: string, input: DeployInput): Promise<Dep
 
   const liveFile = path.join(home, 'serving', model, 'current.json');
   const previous = await readLive(liveFile);
-  await fs.writeFile(liveFile, JSON.stringify({ version, pid: server.pid, dir: server.dir, endpoint: server.endpoint } satisfies LiveServer));
+  await fs.writeFile(
+    liveFile,
+    JSON.stringify({ version, pid: server.pid, dir: server.dir, endpoint: server.endpoint } satisfies LiveServer),
+  );
   if (previous && previous.version !== version && (await isOurProcess(previous.pid, previous.dir))) {
     Context.current().log.info(`deploy: retiring ${model} v${previous.version} (pid ${previous.pid})`);
     await stopProcessGroup(previous.pid, previous.dir, 5000);

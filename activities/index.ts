@@ -7,7 +7,14 @@ import { pathToFileURL } from 'node:url';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { evaluateGate as evaluate } from '../sdk/gate.js';
 import { trainingJobKey } from '../sdk/ids.js';
-import type { ApprovalRecord, DataSnapshot, Deployment, GateReport, RegisteredVersion, TrainingResult } from '../sdk/run-types.js';
+import type {
+  ApprovalRecord,
+  DataSnapshot,
+  Deployment,
+  GateReport,
+  RegisteredVersion,
+  TrainingResult,
+} from '../sdk/run-types.js';
 import type { GateSpec, TrainSpec } from '../sdk/spec/pipeline.js';
 import { deployLocal, type DeployInput } from './deploy-local.js';
 import { ingestData, type IngestInput } from './ingest.js';
@@ -74,7 +81,13 @@ export function createActivities(options: ActivityOptions = {}) {
         home,
         jobKey,
         backend,
-        contract: { dataUri: input.snapshot.uri, dataPath, runKey: input.runKey, pipeline: input.pipeline, params: input.params },
+        contract: {
+          dataUri: input.snapshot.uri,
+          dataPath,
+          runKey: input.runKey,
+          pipeline: input.pipeline,
+          params: input.params,
+        },
       });
     },
 

@@ -51,17 +51,30 @@ export function checkAndProfile(
   const problems: DataProblem[] = [];
   const declared = Object.keys(spec.columns);
   for (const name of declared) {
-    if (!header.includes(name)) problems.push({ column: name, kind: 'missing-column', message: `declared column "${name}" is not in the file's header` });
+    if (!header.includes(name))
+      problems.push({
+        column: name,
+        kind: 'missing-column',
+        message: `declared column "${name}" is not in the file's header`,
+      });
   }
   if (!spec.allowExtraColumns) {
     for (const name of header.filter((h) => !(h in spec.columns))) {
-      problems.push({ column: name, kind: 'extra-column', message: `column "${name}" is not declared; declare it or set ingest.allowExtraColumns: true` });
+      problems.push({
+        column: name,
+        kind: 'extra-column',
+        message: `column "${name}" is not declared; declare it or set ingest.allowExtraColumns: true`,
+      });
     }
   }
-  if (rows.length < spec.minRows) problems.push({ kind: 'rows', message: `${rows.length} data rows; ingest.minRows is ${spec.minRows}` });
+  if (rows.length < spec.minRows)
+    problems.push({ kind: 'rows', message: `${rows.length} data rows; ingest.minRows is ${spec.minRows}` });
   rows.forEach((row, i) => {
     if (row.length !== header.length) {
-      problems.push({ kind: 'parse', message: `row ${i + 2} has ${row.length} fields; the header has ${header.length}` });
+      problems.push({
+        kind: 'parse',
+        message: `row ${i + 2} has ${row.length} fields; the header has ${header.length}`,
+      });
     }
   });
 
@@ -97,7 +110,12 @@ export function checkAndProfile(
         if (col.allowed && typeof value === 'string' && !col.allowed.includes(value)) notAllowed++;
       }
     }
-    if (bad > 0) problems.push({ column: name, kind: 'type', message: `${bad} value(s) are not ${col.type}, e.g. ${badExamples.join(', ')}` });
+    if (bad > 0)
+      problems.push({
+        column: name,
+        kind: 'type',
+        message: `${bad} value(s) are not ${col.type}, e.g. ${badExamples.join(', ')}`,
+      });
     const missingShare = rows.length ? p.missing / rows.length : 0;
     if (missingShare > col.maxMissing) {
       problems.push({
@@ -106,10 +124,21 @@ export function checkAndProfile(
         message: `${(missingShare * 100).toFixed(2)}% missing (${p.missing} of ${rows.length}); the limit is ${(col.maxMissing * 100).toFixed(2)}%`,
       });
     }
-    if (outOfRange > 0) problems.push({ column: name, kind: 'range', message: `${outOfRange} value(s) outside [${col.min ?? '-inf'}, ${col.max ?? 'inf'}]` });
-    if (notAllowed > 0) problems.push({ column: name, kind: 'allowed-values', message: `${notAllowed} value(s) not in ${JSON.stringify(col.allowed)}` });
+    if (outOfRange > 0)
+      problems.push({
+        column: name,
+        kind: 'range',
+        message: `${outOfRange} value(s) outside [${col.min ?? '-inf'}, ${col.max ?? 'inf'}]`,
+      });
+    if (notAllowed > 0)
+      problems.push({
+        column: name,
+        kind: 'allowed-values',
+        message: `${notAllowed} value(s) not in ${JSON.stringify(col.allowed)}`,
+      });
     if (numbers.length > 0) Object.assign(p, numericSummary(numbers));
-    if (categories.size > 0) p.categories = Object.fromEntries([...categories.entries()].sort((a, b) => b[1] - a[1]).slice(0, 100));
+    if (categories.size > 0)
+      p.categories = Object.fromEntries([...categories.entries()].sort((a, b) => b[1] - a[1]).slice(0, 100));
     profile[name] = p;
   }
   return { problems, profile };
@@ -147,7 +176,10 @@ export async function ingestData(store: ObjectStore, input: IngestInput): Promis
   const log = Context.current().log;
   const file = sourcePath(input.ingest.source);
   const data = await fs.readFile(file).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') throw ApplicationFailure.nonRetryable(`ingest.source ${file} does not exist`, 'DataValidationFailed', { problems: [{ kind: 'parse', message: `file not found: ${file}` }] });
+    if (err.code === 'ENOENT')
+      throw ApplicationFailure.nonRetryable(`ingest.source ${file} does not exist`, 'DataValidationFailed', {
+        problems: [{ kind: 'parse', message: `file not found: ${file}` }],
+      });
     throw err;
   });
   const sha256 = sha256Hex(data);
@@ -157,16 +189,23 @@ export async function ingestData(store: ObjectStore, input: IngestInput): Promis
   try {
     rows = parseCsv(data.toString('utf8'));
   } catch (err) {
-    throw ApplicationFailure.nonRetryable(`ingest: ${file} is not valid CSV: ${(err as Error).message}`, 'DataValidationFailed', {
-      source: file,
-      problems: [{ kind: 'parse', message: (err as Error).message }],
-    });
+    throw ApplicationFailure.nonRetryable(
+      `ingest: ${file} is not valid CSV: ${(err as Error).message}`,
+      'DataValidationFailed',
+      {
+        source: file,
+        problems: [{ kind: 'parse', message: (err as Error).message }],
+      },
+    );
   }
   const [header = [], ...body] = rows;
   const trimmedHeader = header.map((h) => h.trim());
   const { problems, profile } = checkAndProfile(trimmedHeader, body, input.ingest);
   if (problems.length > 0) {
-    const summary = problems.slice(0, 10).map((p) => `${p.column ? `${p.column}: ` : ''}${p.message}`).join('; ');
+    const summary = problems
+      .slice(0, 10)
+      .map((p) => `${p.column ? `${p.column}: ` : ''}${p.message}`)
+      .join('; ');
     throw ApplicationFailure.nonRetryable(
       `ingest: ${file} failed ${problems.length} data check(s): ${summary}`,
       'DataValidationFailed',
@@ -177,14 +216,20 @@ export async function ingestData(store: ObjectStore, input: IngestInput): Promis
   const prefix = `snapshots/${input.pipeline}/${sha256}`;
   // Content-addressed: the same bytes always land at the same key, so an existing snapshot is the same data.
   await store.put(`${prefix}/data.csv`, data, { ifGeneration: 'absent' }).catch(ignoreExists);
-  await store.put(`${prefix}/profile.json`, JSON.stringify({ sha256, rows: body.length, columns: profile }, null, 2), { ifGeneration: 'absent' }).catch(ignoreExists);
+  await store
+    .put(`${prefix}/profile.json`, JSON.stringify({ sha256, rows: body.length, columns: profile }, null, 2), {
+      ifGeneration: 'absent',
+    })
+    .catch(ignoreExists);
   const first = body[0] ?? [];
   const sampleFeatures = Object.fromEntries(
     Object.entries(input.ingest.columns)
       .filter(([name]) => name !== input.ingest.target)
       .map(([name, col]) => [name, convert(first[trimmedHeader.indexOf(name)] ?? '', col.type) ?? null]),
   );
-  log.info(`ingest: snapshot ${store.uri(`${prefix}/data.csv`)} with ${body.length} rows, ${trimmedHeader.length} columns`);
+  log.info(
+    `ingest: snapshot ${store.uri(`${prefix}/data.csv`)} with ${body.length} rows, ${trimmedHeader.length} columns`,
+  );
   return {
     uri: store.uri(`${prefix}/data.csv`),
     sha256,

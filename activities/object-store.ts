@@ -123,7 +123,8 @@ export class FileObjectStore implements ObjectStore {
       for (const entry of entries) {
         const full = path.join(dir, entry.name);
         if (entry.isDirectory()) await walk(full);
-        else if (!entry.name.includes('.tmp-') && !entry.name.endsWith('.lock')) out.push(path.relative(this.dir, full).split(path.sep).join('/'));
+        else if (!entry.name.includes('.tmp-') && !entry.name.endsWith('.lock'))
+          out.push(path.relative(this.dir, full).split(path.sep).join('/'));
       }
     };
     await walk(base);
@@ -139,7 +140,10 @@ export class FileObjectStore implements ObjectStore {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         // A lock older than 30 s belongs to a writer that died mid-write.
-        const age = await fs.stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+        const age = await fs.stat(lock).then(
+          (s) => Date.now() - s.mtimeMs,
+          () => 0,
+        );
         if (age > 30_000) await fs.rm(lock, { recursive: true, force: true });
         await sleep(Math.min(5 + i * 5, 100));
       }
@@ -166,12 +170,16 @@ export function openObjectStore(uri: string): ObjectStore {
   if (uri.startsWith('gs://')) {
     throw new Error(`Object store ${uri}: gs:// stores are not available yet in this release; use a file:// store`);
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//.test(uri)) throw new Error(`Object store ${uri}: unsupported scheme; use file:// (or gs:// when available)`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//.test(uri))
+    throw new Error(`Object store ${uri}: unsupported scheme; use file:// (or gs:// when available)`);
   return new FileObjectStore(path.resolve(uri));
 }
 
 /** Reads and parses a JSON object, or undefined when absent. */
-export async function getJson<T>(store: ObjectStore, key: string): Promise<{ value: T; generation: string } | undefined> {
+export async function getJson<T>(
+  store: ObjectStore,
+  key: string,
+): Promise<{ value: T; generation: string } | undefined> {
   const obj = await store.get(key);
   if (!obj) return undefined;
   try {
@@ -185,7 +193,11 @@ export async function getJson<T>(store: ObjectStore, key: string): Promise<{ val
  * Read-modify-write with a generation precondition, retried when another writer wins.
  * `update` receives the current value (undefined when absent) and returns the new one.
  */
-export async function updateJson<T>(store: ObjectStore, key: string, update: (current: T | undefined) => T): Promise<T> {
+export async function updateJson<T>(
+  store: ObjectStore,
+  key: string,
+  update: (current: T | undefined) => T,
+): Promise<T> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const current = await getJson<T>(store, key);
     const next = update(current?.value);

@@ -7,7 +7,15 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import type { ApprovalRecord, DataSnapshot, Deployment, GateReport, RegisteredVersion, TrainingResult, Trigger } from '../sdk/run-types.js';
+import type {
+  ApprovalRecord,
+  DataSnapshot,
+  Deployment,
+  GateReport,
+  RegisteredVersion,
+  TrainingResult,
+  Trigger,
+} from '../sdk/run-types.js';
 import { getJson, PreconditionFailedError, updateJson, type ObjectStore } from './object-store.js';
 import { localPathOf } from './train-local.js';
 
@@ -78,7 +86,11 @@ async function claimVersion(store: ObjectStore, model: string, lineage: Lineage)
   let next = (existing.at(-1) ?? 0) + 1;
   for (;;) {
     try {
-      await store.put(versionKey(model, next, 'claim.json'), JSON.stringify({ workflowId: lineage.workflowId, runId: lineage.runId, claimedAt: new Date().toISOString() }), { ifGeneration: 'absent' });
+      await store.put(
+        versionKey(model, next, 'claim.json'),
+        JSON.stringify({ workflowId: lineage.workflowId, runId: lineage.runId, claimedAt: new Date().toISOString() }),
+        { ifGeneration: 'absent' },
+      );
       return next;
     } catch (err) {
       if (!(err instanceof PreconditionFailedError)) throw err;
@@ -89,7 +101,10 @@ async function claimVersion(store: ObjectStore, model: string, lineage: Lineage)
 
 async function listFiles(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true });
-  return entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort();
 }
 
 /** The register activity: artifacts, then the lineage manifest. Idempotent per workflow run. */
@@ -97,7 +112,12 @@ export async function registerModel(store: ObjectStore, input: RegisterInput): P
   const { model, lineage } = input;
   const version = await claimVersion(store, model, lineage);
   const manifestKey = versionKey(model, version, 'manifest.json');
-  const result = { model, version, uri: `${store.uri(`models/${model}/versions/${version}`)}/`, manifestUri: store.uri(manifestKey) };
+  const result = {
+    model,
+    version,
+    uri: `${store.uri(`models/${model}/versions/${version}`)}/`,
+    manifestUri: store.uri(manifestKey),
+  };
   if (await store.get(manifestKey)) return result;
 
   const modelDir = localPathOf(lineage.training.modelUri);
@@ -132,11 +152,16 @@ export async function readManifest(store: ObjectStore, model: string, version: n
   const key = versionKey(model, version, 'manifest.json');
   const found = await getJson<Manifest>(store, key);
   if (!found) throw new Error(`No manifest at ${store.uri(key)}: ${model} v${version} is not registered`);
-  if (found.value.schema !== 'temporal-mlops/manifest@1') throw new Error(`${store.uri(key)} is not a temporal-mlops manifest`);
+  if (found.value.schema !== 'temporal-mlops/manifest@1')
+    throw new Error(`${store.uri(key)} is not a temporal-mlops manifest`);
   return found.value;
 }
 
-function updateManifest(store: ObjectStore, version: RegisteredVersion, change: (m: Manifest) => void): Promise<Manifest> {
+function updateManifest(
+  store: ObjectStore,
+  version: RegisteredVersion,
+  change: (m: Manifest) => void,
+): Promise<Manifest> {
   return updateJson<Manifest>(store, versionKey(version.model, version.version, 'manifest.json'), (current) => {
     if (!current) throw new Error(`No manifest for ${version.model} v${version.version} at ${version.manifestUri}`);
     change(current);
@@ -145,7 +170,11 @@ function updateManifest(store: ObjectStore, version: RegisteredVersion, change: 
 }
 
 /** Writes the approval decision record into the version's manifest. */
-export async function recordApproval(store: ObjectStore, version: RegisteredVersion, record: ApprovalRecord): Promise<void> {
+export async function recordApproval(
+  store: ObjectStore,
+  version: RegisteredVersion,
+  record: ApprovalRecord,
+): Promise<void> {
   const status: Manifest['status'] = record.decision === 'not-required' ? 'approved' : record.decision;
   await updateManifest(store, version, (m) => {
     m.approval = record;
@@ -154,11 +183,19 @@ export async function recordApproval(store: ObjectStore, version: RegisteredVers
 }
 
 /** Appends a deployment to the model's deployment log and to the version's manifest. */
-export async function recordDeployment(store: ObjectStore, version: RegisteredVersion, deployment: Deployment): Promise<void> {
+export async function recordDeployment(
+  store: ObjectStore,
+  version: RegisteredVersion,
+  deployment: Deployment,
+): Promise<void> {
   const stamp = deployment.deployedAt.replace(/[:.]/g, '-');
-  await store.put(`models/${version.model}/deployments/${stamp}-v${version.version}.json`, JSON.stringify(deployment, null, 2), { ifGeneration: 'absent' }).catch((err) => {
-    if (!(err instanceof PreconditionFailedError)) throw err; // a retry of the same deployment
-  });
+  await store
+    .put(`models/${version.model}/deployments/${stamp}-v${version.version}.json`, JSON.stringify(deployment, null, 2), {
+      ifGeneration: 'absent',
+    })
+    .catch((err) => {
+      if (!(err instanceof PreconditionFailedError)) throw err; // a retry of the same deployment
+    });
   await updateManifest(store, version, (m) => {
     if (!m.deployments.some((d) => d.deployedAt === deployment.deployedAt)) m.deployments.push(deployment);
   });

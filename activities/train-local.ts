@@ -10,7 +10,15 @@ import { ApplicationFailure, Context, CancelledFailure } from '@temporalio/activ
 import type { LocalBackend } from '../sdk/spec/backends.js';
 import type { TrainingResult } from '../sdk/run-types.js';
 import { contractEnv, readMetrics, type JobContractEnv } from './training-contract.js';
-import { isOurProcess, readExitCode, readNewLines, readPid, startDetached, stopProcessGroup, tailLines } from './local-process.js';
+import {
+  isOurProcess,
+  readExitCode,
+  readNewLines,
+  readPid,
+  startDetached,
+  stopProcessGroup,
+  tailLines,
+} from './local-process.js';
 
 export interface LocalTrainingJob {
   home: string;
@@ -58,7 +66,10 @@ async function claim(file: string, body: Claim): Promise<boolean> {
  * A claim whose process is gone without an exit code (the machine rebooted, the process was SIGKILLed) is
  * moved aside and the job relaunched, resuming from AIP_CHECKPOINT_DIR.
  */
-async function launchOrAttach(job: LocalTrainingJob, paths: ReturnType<typeof jobPaths>): Promise<{ pid?: number; reattached: boolean }> {
+async function launchOrAttach(
+  job: LocalTrainingJob,
+  paths: ReturnType<typeof jobPaths>,
+): Promise<{ pid?: number; reattached: boolean }> {
   const ctx = Context.current();
   await fs.mkdir(paths.dir, { recursive: true });
   for (;;) {
@@ -70,7 +81,9 @@ async function launchOrAttach(job: LocalTrainingJob, paths: ReturnType<typeof jo
       claimedAt: new Date().toISOString(),
     };
     if (await claim(paths.claim, body)) {
-      await Promise.all([paths.modelDir, paths.checkpointDir, paths.tensorboardDir].map((d) => fs.mkdir(d, { recursive: true })));
+      await Promise.all(
+        [paths.modelDir, paths.checkpointDir, paths.tensorboardDir].map((d) => fs.mkdir(d, { recursive: true })),
+      );
       const pid = await start(job, paths);
       ctx.log.info(`train: launched local job ${job.jobKey} (pid ${pid})`);
       return { pid, reattached: false };
@@ -81,7 +94,10 @@ async function launchOrAttach(job: LocalTrainingJob, paths: ReturnType<typeof jo
       ctx.log.info(`train: reattached to running local job ${job.jobKey} (pid ${pid})`);
       return { pid, reattached: true };
     }
-    const claimedAt = await fs.stat(paths.claim).then((s) => s.mtimeMs, () => Date.now());
+    const claimedAt = await fs.stat(paths.claim).then(
+      (s) => s.mtimeMs,
+      () => Date.now(),
+    );
     if (pid === undefined && Date.now() - claimedAt < LAUNCH_GRACE_MS) {
       // Another attempt claimed the job a moment ago and is starting the process: wait for its pid.
       await new Promise((r) => setTimeout(r, 500));
@@ -89,7 +105,9 @@ async function launchOrAttach(job: LocalTrainingJob, paths: ReturnType<typeof jo
       continue;
     }
     const lost = `${paths.dir}.lost-${Date.now()}`;
-    ctx.log.warn(`train: local job ${job.jobKey} is gone without an exit code; archiving it to ${lost} and relaunching`);
+    ctx.log.warn(
+      `train: local job ${job.jobKey} is gone without an exit code; archiving it to ${lost} and relaunching`,
+    );
     await fs.rename(paths.dir, lost);
     await fs.mkdir(paths.dir, { recursive: true });
     await fs.cp(path.join(lost, 'checkpoints'), paths.checkpointDir, { recursive: true }).catch(() => undefined);
@@ -97,15 +115,29 @@ async function launchOrAttach(job: LocalTrainingJob, paths: ReturnType<typeof jo
 }
 
 async function start(job: LocalTrainingJob, paths: ReturnType<typeof jobPaths>): Promise<number> {
-  const passed = Object.fromEntries(job.backend.passEnv.flatMap((name) => (process.env[name] !== undefined ? [[name, process.env[name]]] : [])));
+  const passed = Object.fromEntries(
+    job.backend.passEnv.flatMap((name) => (process.env[name] !== undefined ? [[name, process.env[name]]] : [])),
+  );
   const env = {
     ...process.env,
     ...passed,
     ...job.backend.env,
-    ...contractEnv({ ...job.contract, jobKey: job.jobKey, modelDir: paths.modelDir, checkpointDir: paths.checkpointDir, tensorboardDir: paths.tensorboardDir }),
+    ...contractEnv({
+      ...job.contract,
+      jobKey: job.jobKey,
+      modelDir: paths.modelDir,
+      checkpointDir: paths.checkpointDir,
+      tensorboardDir: paths.tensorboardDir,
+    }),
     PYTHONUNBUFFERED: '1',
   };
-  return startDetached({ dir: paths.dir, command: job.backend.command, cwd: path.resolve(job.backend.cwd ?? '.'), env, logFile: paths.log });
+  return startDetached({
+    dir: paths.dir,
+    command: job.backend.command,
+    cwd: path.resolve(job.backend.cwd ?? '.'),
+    env,
+    logFile: paths.log,
+  });
 }
 
 /** Runs (or reattaches to) a local training job until it ends; streams its output to the worker log. */
@@ -142,7 +174,10 @@ export async function trainLocal(job: LocalTrainingJob): Promise<TrainingResult>
       if (pid === undefined || !(await isOurProcess(pid, paths.dir))) {
         if ((await readExitCode(paths.dir)) !== undefined) continue;
         // Gone without an exit code: killed from outside. Retryable; the next attempt relaunches from checkpoints.
-        throw ApplicationFailure.retryable(`local training job ${job.jobKey} (pid ${pid}) vanished without an exit code`, 'JobLost');
+        throw ApplicationFailure.retryable(
+          `local training job ${job.jobKey} (pid ${pid}) vanished without an exit code`,
+          'JobLost',
+        );
       }
       ctx.heartbeat({ jobKey: job.jobKey, pid, state: 'running', logOffset: offset });
       await sleepOrCancel(POLL_MS, ctx.cancellationSignal);
@@ -155,14 +190,24 @@ export async function trainLocal(job: LocalTrainingJob): Promise<TrainingResult>
 function sleepOrCancel(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }
 
-async function finish(job: LocalTrainingJob, paths: ReturnType<typeof jobPaths>, exitCode: number, startedAt: string, reattached: boolean): Promise<TrainingResult> {
+async function finish(
+  job: LocalTrainingJob,
+  paths: ReturnType<typeof jobPaths>,
+  exitCode: number,
+  startedAt: string,
+  reattached: boolean,
+): Promise<TrainingResult> {
   if (exitCode !== 0) {
     const lastLines = await tailLines(paths.log, 30);
     throw ApplicationFailure.nonRetryable(

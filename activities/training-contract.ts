@@ -61,7 +61,8 @@ export async function readMetrics(modelDir: string): Promise<Record<string, numb
     throw ApplicationFailure.nonRetryable(`${file} is not valid JSON: ${(err as Error).message}`, 'InvalidMetrics');
   }
   const parsed = MetricsSchema.safeParse(raw);
-  if (!parsed.success) throw ApplicationFailure.nonRetryable(`${file}: ${parsed.error.issues[0]?.message}`, 'InvalidMetrics');
+  if (!parsed.success)
+    throw ApplicationFailure.nonRetryable(`${file}: ${parsed.error.issues[0]?.message}`, 'InvalidMetrics');
   const bad = Object.entries(parsed.data).filter(([, v]) => typeof v !== 'number' || !Number.isFinite(v));
   if (bad.length > 0) {
     throw ApplicationFailure.nonRetryable(

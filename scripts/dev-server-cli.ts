@@ -5,5 +5,6 @@ import { startDevServer } from './dev-server.js';
 const port = Number(process.env.TEMPORAL_PORT ?? 7233);
 const server = await startDevServer({ port, dbFile: path.resolve('.mlops', 'temporal.db') });
 console.log(`Temporal dev server: ${server.address}  Web UI: ${server.uiUrl}  (Ctrl-C stops it)`);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void server.stop().then(() => process.exit(0)));
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => void server.stop().then(() => process.exit(0)));
 await new Promise(() => undefined);

@@ -59,7 +59,9 @@ export async function ensureTemporalCli(log: (line: string) => void = console.lo
   const fromPath = await onPath('temporal');
   if (fromPath && (await works(fromPath))) return fromPath;
 
-  log(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} from Go modules into ${cacheDir} (first time only, ~5 min)...`);
+  log(
+    `Building the Temporal CLI ${TEMPORAL_CLI_VERSION} from Go modules into ${cacheDir} (first time only, ~5 min)...`,
+  );
   const staging = `${cacheDir}.building-${process.pid}`;
   await fs.mkdir(staging, { recursive: true });
   const started = Date.now();
@@ -67,9 +69,17 @@ export async function ensureTemporalCli(log: (line: string) => void = console.lo
     env: { ...process.env, CGO_ENABLED: '0', GOBIN: staging, GOFLAGS: '-trimpath' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  const ticker = setInterval(() => log(`  ...still building the Temporal CLI (${Math.round((Date.now() - started) / 1000)} s)`), 30_000);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve)).finally(() => clearInterval(ticker));
-  if (code !== 0) throw new Error(`go install of the Temporal CLI failed (exit ${code}); is Go >= 1.25 installed and the Go module proxy reachable?`);
+  const ticker = setInterval(
+    () => log(`  ...still building the Temporal CLI (${Math.round((Date.now() - started) / 1000)} s)`),
+    30_000,
+  );
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve)).finally(() =>
+    clearInterval(ticker),
+  );
+  if (code !== 0)
+    throw new Error(
+      `go install of the Temporal CLI failed (exit ${code}); is Go >= 1.25 installed and the Go module proxy reachable?`,
+    );
   await fs.mkdir(cacheDir, { recursive: true });
   await fs.rename(path.join(staging, 'temporal'), cached);
   await fs.rm(staging, { recursive: true, force: true });
@@ -146,7 +156,20 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const dbFile = options.dbFile ?? path.join(os.tmpdir(), `temporal-mlops-${port}.db`);
   const logFile = options.logFile ?? `${dbFile}.log`;
   await fs.mkdir(path.dirname(dbFile), { recursive: true });
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--db-filename', dbFile, '--namespace', 'default', '--log-level', 'warn'];
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--db-filename',
+    dbFile,
+    '--namespace',
+    'default',
+    '--log-level',
+    'warn',
+  ];
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
   if (uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
@@ -161,7 +184,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     await waitForTemporal(address, 90_000, () => !exited);
   } catch (err) {
     child.kill('SIGKILL');
-    const tail = await fs.readFile(logFile, 'utf8').then((t) => t.split('\n').slice(-15).join('\n'), () => '');
+    const tail = await fs.readFile(logFile, 'utf8').then(
+      (t) => t.split('\n').slice(-15).join('\n'),
+      () => '',
+    );
     throw new Error(`${(err as Error).message}\nServer log (${logFile}):\n${tail}`);
   }
   const waitExit = () => (exited ? Promise.resolve() : new Promise<void>((r) => child.once('exit', () => r())));

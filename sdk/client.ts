@@ -54,14 +54,16 @@ const idOf = (run: RunRef) => (typeof run === 'string' ? run : run.workflowId);
 
 /** Converts a failed run's failure chain into a `PipelineError` with the failure type as its code. */
 export function toPipelineError(err: unknown): unknown {
-  if (err instanceof WorkflowNotFoundError) return new PipelineError('PipelineNotFound', err.message, undefined, { cause: err });
+  if (err instanceof WorkflowNotFoundError)
+    return new PipelineError('PipelineNotFound', err.message, undefined, { cause: err });
   if (!(err instanceof WorkflowFailedError)) return err;
   let current: unknown = err.cause;
   while (current instanceof Error) {
     if (current instanceof ApplicationFailure && isPipelineErrorCode(current.type)) {
       return new PipelineError(current.type, current.message, current.details?.[0], { cause: err });
     }
-    if (current instanceof CancelledFailure) return new PipelineError('PipelineCancelled', 'The run was cancelled', undefined, { cause: err });
+    if (current instanceof CancelledFailure)
+      return new PipelineError('PipelineCancelled', 'The run was cancelled', undefined, { cause: err });
     current = (current as { cause?: unknown }).cause;
   }
   return new PipelineError('Unknown', err.message, undefined, { cause: err });
@@ -117,7 +119,12 @@ export class PipelineClient {
       return { pipeline: pipeline.name, runKey, workflowId, runId: handle.firstExecutionRunId };
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        throw new PipelineError('InvalidInput', `Run key "${runKey}" of pipeline "${pipeline.name}" was already used by a finished run; pick a new runKey`, undefined, { cause: err });
+        throw new PipelineError(
+          'InvalidInput',
+          `Run key "${runKey}" of pipeline "${pipeline.name}" was already used by a finished run; pick a new runKey`,
+          undefined,
+          { cause: err },
+        );
       }
       throw err;
     }

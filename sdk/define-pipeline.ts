@@ -13,12 +13,23 @@ export interface PipelineDefinition {
 /** Features validated in the spec whose runtime ships in a later release: refused loudly, never ignored. */
 function refuseUnavailable(spec: PipelineSpec): void {
   const problems = [];
-  if (spec.monitor.enabled) problems.push({ path: 'monitor.enabled', message: 'drift monitoring is not available yet in this release; set it to false' });
+  if (spec.monitor.enabled)
+    problems.push({
+      path: 'monitor.enabled',
+      message: 'drift monitoring is not available yet in this release; set it to false',
+    });
   if (spec.retrain.cron || spec.retrain.onDrift || spec.retrain.onNewDataPrefix) {
-    problems.push({ path: 'retrain', message: 'retraining triggers are not available yet in this release; remove the retrain section' });
+    problems.push({
+      path: 'retrain',
+      message: 'retraining triggers are not available yet in this release; remove the retrain section',
+    });
   }
   if (problems.length > 0) {
-    throw new PipelineError('InvalidSpec', formatProblems(`Pipeline "${spec.name}" uses features that are not available yet:`, problems), { problems });
+    throw new PipelineError(
+      'InvalidSpec',
+      formatProblems(`Pipeline "${spec.name}" uses features that are not available yet:`, problems),
+      { problems },
+    );
   }
 }
 

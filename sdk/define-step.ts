@@ -55,7 +55,10 @@ export function defineStep<I extends z.ZodType, O extends z.ZodType>(definition:
       const raw = await definition.run(input, context);
       const checked = definition.output.safeParse(raw);
       if (!checked.success) {
-        throw new PipelineError('StepFailed', `${label} returned output that does not match its schema: ${checked.error.message}`);
+        throw new PipelineError(
+          'StepFailed',
+          `${label} returned output that does not match its schema: ${checked.error.message}`,
+        );
       }
       return checked.data;
     },

@@ -16,26 +16,29 @@ export function parseDuration(value: string | number): number | undefined {
 }
 
 /** A zod schema for a duration; the parsed value is milliseconds. */
-export const DurationSchema = z
-  .union([z.string(), z.number()])
-  .transform((value, ctx) => {
-    const ms = parseDuration(value);
-    if (ms === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `${JSON.stringify(value)} is not a duration: write e.g. '90s', '15m', '2h', '7d' or a number of milliseconds`,
-      });
-      return z.NEVER;
-    }
-    return ms;
-  });
+export const DurationSchema = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(value)} is not a duration: write e.g. '90s', '15m', '2h', '7d' or a number of milliseconds`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 /** Formats milliseconds for people: `90000` → `'1m30s'`. */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
   const parts: string[] = [];
   let rest = Math.round(ms / 1000);
-  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, size] of [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     if (rest >= size) {
       parts.push(`${Math.floor(rest / size)}${unit}`);
       rest %= size;

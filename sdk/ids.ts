@@ -28,7 +28,9 @@ export function isValidRunKey(runKey: string): boolean {
  */
 export function newRunKey(now: Date, random: () => number): string {
   const iso = now.toISOString().replace(/[-:]/g, '');
-  const suffix = Array.from({ length: 4 }, () => 'abcdefghijkmnpqrstuvwxyz23456789'[Math.floor(random() * 32)]).join('');
+  const suffix = Array.from({ length: 4 }, () => 'abcdefghijkmnpqrstuvwxyz23456789'[Math.floor(random() * 32)]).join(
+    '',
+  );
   return `${iso.slice(0, 8)}-${iso.slice(9, 15)}-${suffix}`;
 }
 

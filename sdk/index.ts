@@ -2,7 +2,13 @@
 export { definePipeline, type PipelineDefinition } from './define-pipeline.js';
 export { defineStep, type StepDefinition, type StepContext } from './define-step.js';
 export { local, vertex, kubernetes, localServer } from './factories.js';
-export { PipelineClient, toPipelineError, type PipelineRun, type StartOptions, type PipelineClientOptions } from './client.js';
+export {
+  PipelineClient,
+  toPipelineError,
+  type PipelineRun,
+  type StartOptions,
+  type PipelineClientOptions,
+} from './client.js';
 export { PipelineError, PIPELINE_ERROR_CODES, type PipelineErrorCode } from './errors.js';
 export { evaluateGate } from './gate.js';
 export { pipelineWorkflowId, monitorWorkflowId, retrainScheduleId, trainingJobKey } from './ids.js';

@@ -38,7 +38,9 @@ export function specProblems(error: z.ZodError, label: string): SpecProblem[] {
 
 /** Formats problems as a multi-line message. */
 export function formatProblems(title: string, problems: SpecProblem[]): string {
-  const lines = problems.map((p) => `  - ${p.path}: ${p.message}${p.received !== undefined ? ` (got ${p.received})` : ''}`);
+  const lines = problems.map(
+    (p) => `  - ${p.path}: ${p.message}${p.received !== undefined ? ` (got ${p.received})` : ''}`,
+  );
   return `${title}\n${lines.join('\n')}`;
 }
 

@@ -12,7 +12,8 @@ async function loadSteps(): Promise<StepDefinition[]> {
   const module = process.env.MLOPS_STEPS_MODULE;
   if (!module) return [];
   const loaded = (await import(pathToFileURL(path.resolve(module)).href)) as { steps?: StepDefinition[] };
-  if (!Array.isArray(loaded.steps)) throw new Error(`MLOPS_STEPS_MODULE ${module} must export "steps": StepDefinition[]`);
+  if (!Array.isArray(loaded.steps))
+    throw new Error(`MLOPS_STEPS_MODULE ${module} must export "steps": StepDefinition[]`);
   return loaded.steps;
 }
 

@@ -28,16 +28,24 @@ export class ApprovalGate {
 
   /** Registers the Signal handlers; call at workflow start so early signals are recorded, not lost. */
   install(): void {
-    setHandler(approveSignal, (raw) => {
-      this.offer('approve', raw, 'signal');
-    }, {
-      description: `Approve the candidate model for deployment. ${SIGNAL_HELP}`,
-    });
-    setHandler(rejectSignal, (raw) => {
-      this.offer('reject', raw, 'signal');
-    }, {
-      description: `Reject the candidate model; the run ends with ApprovalRejected. ${SIGNAL_HELP}`,
-    });
+    setHandler(
+      approveSignal,
+      (raw) => {
+        this.offer('approve', raw, 'signal');
+      },
+      {
+        description: `Approve the candidate model for deployment. ${SIGNAL_HELP}`,
+      },
+    );
+    setHandler(
+      rejectSignal,
+      (raw) => {
+        this.offer('reject', raw, 'signal');
+      },
+      {
+        description: `Reject the candidate model; the run ends with ApprovalRejected. ${SIGNAL_HELP}`,
+      },
+    );
   }
 
   open(): void {
@@ -67,14 +75,16 @@ export class ApprovalGate {
   }
 
   private refusal(decision: Decision, by: string): string | undefined {
-    if (this.state === 'not-open') return 'wrong stage: the candidate is not registered yet, so there is nothing to decide on';
+    if (this.state === 'not-open')
+      return 'wrong stage: the candidate is not registered yet, so there is nothing to decide on';
     if (this.state === 'closed') return 'wrong stage: the decision has already been made';
     if (this.policy.separationOfDuties && by === this.requestedBy.toLowerCase()) {
       return `separation of duties: ${by} requested this run and may not decide on it`;
     }
     const allowed = this.policy.approvers.map((a) => a.toLowerCase());
     if (allowed.length > 0 && !allowed.includes(by)) return `not an approver: ${by} is not in approval.approvers`;
-    if (decision === 'approve' && this.approvals.has(by)) return `duplicate: ${by} has already approved; one person counts once`;
+    if (decision === 'approve' && this.approvals.has(by))
+      return `duplicate: ${by} has already approved; one person counts once`;
     return undefined;
   }
 

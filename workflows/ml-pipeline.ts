@@ -21,7 +21,16 @@ import { ApprovalGate } from './approval.js';
 /** The run's current state: stage, stage results, approval attempts. */
 export const statusQuery = defineQuery<PipelineStatus>('status');
 
-const NON_RETRYABLE = ['InvalidSpec', 'InvalidInput', 'DataValidationFailed', 'TrainingFailed', 'InvalidMetrics', 'BackendNotAvailable', 'DeployFailed', 'StepFailed'];
+const NON_RETRYABLE = [
+  'InvalidSpec',
+  'InvalidInput',
+  'DataValidationFailed',
+  'TrainingFailed',
+  'InvalidMetrics',
+  'BackendNotAvailable',
+  'DeployFailed',
+  'StepFailed',
+];
 
 const quick = proxyActivities<PipelineActivities>({
   startToCloseTimeout: '10 minutes',
@@ -29,7 +38,12 @@ const quick = proxyActivities<PipelineActivities>({
 });
 
 function fail(code: PipelineErrorCode, message: string, details?: unknown): never {
-  throw ApplicationFailure.create({ type: code, message, details: details === undefined ? [] : [details], nonRetryable: true });
+  throw ApplicationFailure.create({
+    type: code,
+    message,
+    details: details === undefined ? [] : [details],
+    nonRetryable: true,
+  });
 }
 
 /** The pipeline workflow. Start it through `PipelineClient.start`. */
@@ -48,7 +62,12 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
     trigger: input.trigger,
     stage: 'ingest',
     stages: Object.fromEntries(STAGES.map((s) => [s, 'pending'])) as Record<Stage, StageState>,
-    approval: { required: spec.approval.required, quorum: spec.approval.quorum, approvers: spec.approval.approvers, attempts: [] },
+    approval: {
+      required: spec.approval.required,
+      quorum: spec.approval.quorum,
+      approvers: spec.approval.approvers,
+      attempts: [],
+    },
     steps: [],
   };
   const gate = new ApprovalGate(spec.approval, input.requestedBy);
@@ -110,7 +129,9 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
   status.snapshot = snapshot;
 
   const params = { ...spec.train.params, ...input.params };
-  const training = await stage('train', () => train({ pipeline: spec.name, runKey: input.runKey, train: spec.train, params, snapshot }));
+  const training = await stage('train', () =>
+    train({ pipeline: spec.name, runKey: input.runKey, train: spec.train, params, snapshot }),
+  );
   status.training = training;
 
   const gateReport = await stage('gate', async () => {
@@ -149,10 +170,18 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
     status.approval.record = record;
     await quick.recordApproval({ version, store: spec.register.store, record });
     if (record.decision === 'rejected') {
-      fail('ApprovalRejected', `Rejected by ${record.rejection?.by}: ${record.rejection?.comment || '(no comment)'}`, record);
+      fail(
+        'ApprovalRejected',
+        `Rejected by ${record.rejection?.by}: ${record.rejection?.comment || '(no comment)'}`,
+        record,
+      );
     }
     if (record.decision === 'timed-out') {
-      fail('ApprovalTimedOut', `No decision within ${spec.approval.timeout} ms; the candidate was not deployed`, record);
+      fail(
+        'ApprovalTimedOut',
+        `No decision within ${spec.approval.timeout} ms; the candidate was not deployed`,
+        record,
+      );
     }
     return record;
   });
@@ -165,14 +194,26 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
   let deployment: PipelineResult['deployment'];
   if (spec.deploy) {
     const deploySpec = spec.deploy;
-    deployment = await stage('deploy', () => deploy({ version, deploy: deploySpec, snapshot, store: spec.register.store }));
+    deployment = await stage('deploy', () =>
+      deploy({ version, deploy: deploySpec, snapshot, store: spec.register.store }),
+    );
     status.deployment = deployment;
   } else {
     status.stages.deploy = 'skipped';
   }
 
   status.stage = 'done';
-  return { pipeline: spec.name, model, runKey: input.runKey, snapshot, training, gate: gateReport, version, approval, deployment };
+  return {
+    pipeline: spec.name,
+    model,
+    runKey: input.runKey,
+    snapshot,
+    training,
+    gate: gateReport,
+    version,
+    approval,
+    deployment,
+  };
 }
 
 function describe(err: unknown): { code: string; message: string } {

@@ -32,7 +32,10 @@ export const VERTEX_ACCELERATORS = {
   NVIDIA_B200: [8],
 } as const satisfies Record<string, readonly number[]>;
 
-const acceleratorTypes = Object.keys(VERTEX_ACCELERATORS) as [keyof typeof VERTEX_ACCELERATORS, ...(keyof typeof VERTEX_ACCELERATORS)[]];
+const acceleratorTypes = Object.keys(VERTEX_ACCELERATORS) as [
+  keyof typeof VERTEX_ACCELERATORS,
+  ...(keyof typeof VERTEX_ACCELERATORS)[],
+];
 
 export const VertexBackendSchema = z
   .strictObject({
@@ -47,7 +50,10 @@ export const VertexBackendSchema = z
     accelerator: z.strictObject({ type: z.enum(acceleratorTypes), count: z.number().int().positive() }).optional(),
     scheduling: z.enum(['standard', 'spot', 'flex-start']).default('standard'),
     timeout: DurationSchema.prefault('7d'),
-    baseOutputDirectory: z.string().regex(/^gs:\/\//, 'must be a gs:// URI').optional(),
+    baseOutputDirectory: z
+      .string()
+      .regex(/^gs:\/\//, 'must be a gs:// URI')
+      .optional(),
     serviceAccount: z.string().optional(),
     labels: z.record(z.string(), z.string()).default({}),
   })

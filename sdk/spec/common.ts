@@ -20,7 +20,10 @@ export const CommandSchema = z
  * Environment for a job. Values land in workflow history, so they must not be secrets: pass secrets by
  * reference with `passEnv` (names of worker environment variables copied at launch).
  */
-export const EnvSchema = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid variable name'), z.string());
+export const EnvSchema = z.record(
+  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid variable name'),
+  z.string(),
+);
 
 const SECRET_NAME = /(SECRET|PASSWORD|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIAL)/i;
 
@@ -38,7 +41,9 @@ export const SafeEnvSchema = EnvSchema.superRefine((env, ctx) => {
 });
 
 /** Names of worker environment variables forwarded to a job at launch (the values never enter history). */
-export const PassEnvSchema = z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name')).default([]);
+export const PassEnvSchema = z
+  .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name'))
+  .default([]);
 
 /** Training / serving parameters: JSON scalars, recorded in lineage. */
 export const ParamsSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));

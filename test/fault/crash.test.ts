@@ -36,11 +36,15 @@ function startWorkerProcess(env: Record<string, string>): Promise<ChildProcess> 
 }
 
 async function waitForStage(client: PipelineClient, workflowId: string, stage: string, timeoutMs = 60_000) {
-  return eventually(async () => {
-    const s = await client.status(workflowId);
-    if (s.stage === 'failed') throw new StopWaiting(`run failed: ${JSON.stringify(s.error)}`);
-    return s.stage === stage ? s : undefined;
-  }, timeoutMs, `stage ${stage}`);
+  return eventually(
+    async () => {
+      const s = await client.status(workflowId);
+      if (s.stage === 'failed') throw new StopWaiting(`run failed: ${JSON.stringify(s.error)}`);
+      return s.stage === stage ? s : undefined;
+    },
+    timeoutMs,
+    `stage ${stage}`,
+  );
 }
 
 describe('fault tolerance', () => {
@@ -53,7 +57,12 @@ describe('fault tolerance', () => {
 
     const workerConnection = await NativeConnection.connect({ address: server.address });
     const taskQueue = 'server-kill';
-    const worker = await createPipelineWorker({ connection: workerConnection, taskQueue, home: dir, workflowBundle: { codePath: inject('workflowBundlePath') } });
+    const worker = await createPipelineWorker({
+      connection: workerConnection,
+      taskQueue,
+      home: dir,
+      workflowBundle: { codePath: inject('workflowBundlePath') },
+    });
     const running = worker.run();
     cleanups.push(async () => {
       worker.shutdown();
@@ -70,7 +79,11 @@ describe('fault tolerance', () => {
     await expect(client.status(run)).rejects.toThrow();
     server = await startDevServer({ port, dbFile, headless: true, log: () => undefined });
 
-    await eventually(() => client.approve(run, { by: 'ana@acme.com', comment: 'after the outage' }).then(() => true), 30_000, 'approve after restart');
+    await eventually(
+      () => client.approve(run, { by: 'ana@acme.com', comment: 'after the outage' }).then(() => true),
+      30_000,
+      'approve after restart',
+    );
     const result = await client.result(run);
     expect(result.approval.decision).toBe('approved');
     expect(result.deployment?.smoke.response).toMatchObject({ predictions: expect.any(Array) });
@@ -81,20 +94,35 @@ describe('fault tolerance', () => {
     const address = inject('temporalAddress');
     const home = await fs.mkdtemp(path.join(os.tmpdir(), 'mlops-worker-kill-'));
     const startsFile = path.join(home, 'starts.txt');
-    const env = { TEMPORAL_ADDRESS: address, MLOPS_TASK_QUEUE: `worker-kill-${Date.now()}`, MLOPS_HOME: home, MLOPS_WORKFLOW_BUNDLE: inject('workflowBundlePath') };
+    const env = {
+      TEMPORAL_ADDRESS: address,
+      MLOPS_TASK_QUEUE: `worker-kill-${Date.now()}`,
+      MLOPS_HOME: home,
+      MLOPS_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
+    };
     const connection = await Connection.connect({ address });
     cleanups.push(() => connection.close());
-    const client = await PipelineClient.connect({ client: new Client({ connection }), taskQueue: env.MLOPS_TASK_QUEUE });
+    const client = await PipelineClient.connect({
+      client: new Client({ connection }),
+      taskQueue: env.MLOPS_TASK_QUEUE,
+    });
 
     const first = await startWorkerProcess(env);
     const params = { sleep: 12, starts_file: startsFile };
-    const pipeline = fixturePipeline({ train: { ...fixturePipeline().spec.train, params, heartbeatTimeout: '4s' }, approval: { required: false } });
+    const pipeline = fixturePipeline({
+      train: { ...fixturePipeline().spec.train, params, heartbeatTimeout: '4s' },
+      approval: { required: false },
+    });
     const run = await client.start(pipeline, { requestedBy: 'ci@acme.com' });
 
-    const jobKey = await eventually(async () => {
-      const lines = await fs.readFile(startsFile, 'utf8').catch(() => '');
-      return lines.trim().split(' ')[1];
-    }, 30_000, 'the training job to start');
+    const jobKey = await eventually(
+      async () => {
+        const lines = await fs.readFile(startsFile, 'utf8').catch(() => '');
+        return lines.trim().split(' ')[1];
+      },
+      30_000,
+      'the training job to start',
+    );
     const jobDir = path.join(home, 'jobs', jobKey);
     const trainingPid = (await readPid(jobDir))!;
     expect(await isOurProcess(trainingPid, jobDir)).toBe(true);
@@ -110,7 +138,9 @@ describe('fault tolerance', () => {
     const starts = (await fs.readFile(startsFile, 'utf8')).trim().split('\n');
     expect(starts).toHaveLength(1); // exactly one training process ever ran
     const history = await client.handle(run).fetchHistory();
-    const trainStarts = history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    const trainStarts = history
+      .events!.filter((e) => e.activityTaskStartedEventAttributes)
+      .map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 0);
     expect(Math.max(...trainStarts)).toBeGreaterThanOrEqual(2); // the activity really was retried on the new worker
     await stopLocalServer(home, 'iris-test');
   });

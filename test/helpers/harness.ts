@@ -57,7 +57,10 @@ export async function startHarness(name: string, options: Partial<PipelineWorker
 }
 
 /** A small pipeline on the iris fixture with the stdlib-only training and serving fixtures. */
-export function fixturePipeline(overrides: Partial<PipelineConfig> = {}, params: Record<string, string | number | boolean> = {}): PipelineDefinition {
+export function fixturePipeline(
+  overrides: Partial<PipelineConfig> = {},
+  params: Record<string, string | number | boolean> = {},
+): PipelineDefinition {
   return definePipeline({
     name: 'iris-test',
     ingest: {
@@ -71,10 +74,16 @@ export function fixturePipeline(overrides: Partial<PipelineConfig> = {}, params:
       },
       target: 'species',
     },
-    train: { backend: local({ command: ['python3', path.join(FIXTURES, 'train_fixture.py')] }), params, heartbeatTimeout: '10s' },
+    train: {
+      backend: local({ command: ['python3', path.join(FIXTURES, 'train_fixture.py')] }),
+      params,
+      heartbeatTimeout: '10s',
+    },
     gate: { metrics: { auc: { min: 0.8 } } },
     approval: { approvers: ['ana@acme.com', 'bo@acme.com', 'cy@acme.com'], timeout: '10m' },
-    deploy: { target: localServer({ command: ['python3', path.join(FIXTURES, 'serve_fixture.py')], healthTimeout: '20s' }) },
+    deploy: {
+      target: localServer({ command: ['python3', path.join(FIXTURES, 'serve_fixture.py')], healthTimeout: '20s' }),
+    },
     ...overrides,
   });
 }
@@ -83,7 +92,11 @@ export function fixturePipeline(overrides: Partial<PipelineConfig> = {}, params:
 export class StopWaiting extends Error {}
 
 /** Polls `check` until it returns a value (not undefined) or the time runs out. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
@@ -101,9 +114,13 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
 
 /** Waits until the run's status shows `stage`. */
 export function waitForStage(h: Harness, workflowId: string, stage: string, timeoutMs = 60_000) {
-  return eventually(async () => {
-    const s = await h.client.status(workflowId);
-    if (s.stage === 'failed' && stage !== 'failed') throw new StopWaiting(`run failed: ${JSON.stringify(s.error)}`);
-    return s.stage === stage ? s : undefined;
-  }, timeoutMs, `stage ${stage}`);
+  return eventually(
+    async () => {
+      const s = await h.client.status(workflowId);
+      if (s.stage === 'failed' && stage !== 'failed') throw new StopWaiting(`run failed: ${JSON.stringify(s.error)}`);
+      return s.stage === stage ? s : undefined;
+    },
+    timeoutMs,
+    `stage ${stage}`,
+  );
 }

@@ -78,7 +78,9 @@ describe('approval outcomes', () => {
 
 describe('training and data failures', () => {
   it('a crashing training script fails with TrainingFailed, its exit code and last log lines, without retry', async () => {
-    const run = await h.client.start(fixturePipeline({}, { exit_code: 3, fail_message: 'feature tenure is all NaN' }), { requestedBy: 'ci@acme.com' });
+    const run = await h.client.start(fixturePipeline({}, { exit_code: 3, fail_message: 'feature tenure is all NaN' }), {
+      requestedBy: 'ci@acme.com',
+    });
     const err = await failure(h.client.result(run));
     expect(err.code).toBe('TrainingFailed');
     expect(err.message).toContain('exited with code 3');
@@ -87,12 +89,16 @@ describe('training and data failures', () => {
     expect(details.exitCode).toBe(3);
     expect(details.lastLines.at(-1)).toBe('ValueError: feature tenure is all NaN');
     const history = await h.client.handle(run).fetchHistory();
-    const trainAttempts = history.events?.filter((e) => e.activityTaskStartedEventAttributes && e.activityTaskStartedEventAttributes.attempt);
+    const trainAttempts = history.events?.filter(
+      (e) => e.activityTaskStartedEventAttributes && e.activityTaskStartedEventAttributes.attempt,
+    );
     expect(trainAttempts?.every((e) => e.activityTaskStartedEventAttributes?.attempt === 1)).toBe(true);
   });
 
   it('NaN metrics fail closed with InvalidMetrics', async () => {
-    const run = await h.client.start(fixturePipeline({}, { metrics_json: '{"auc": NaN}' }), { requestedBy: 'ci@acme.com' });
+    const run = await h.client.start(fixturePipeline({}, { metrics_json: '{"auc": NaN}' }), {
+      requestedBy: 'ci@acme.com',
+    });
     const err = await failure(h.client.result(run));
     expect(err.code).toBe('InvalidMetrics');
     expect(err.message).toContain('auc="NaN"');

@@ -18,7 +18,13 @@ describe('mlPipeline on the real dev server', () => {
     const pipeline = fixturePipeline();
     const run = await h.client.start(pipeline, { requestedBy: 'ci@acme.com' });
     const waiting = await waitForStage(h, run.workflowId, 'approval');
-    expect(waiting.stages).toMatchObject({ ingest: 'succeeded', train: 'succeeded', gate: 'succeeded', register: 'succeeded', approval: 'running' });
+    expect(waiting.stages).toMatchObject({
+      ingest: 'succeeded',
+      train: 'succeeded',
+      gate: 'succeeded',
+      register: 'succeeded',
+      approval: 'running',
+    });
     expect(waiting.snapshot?.rows).toBe(6);
     expect(waiting.training?.metrics.auc).toBe(0.9);
 
@@ -49,7 +55,10 @@ describe('mlPipeline on the real dev server', () => {
     const err = await h.client.result(run).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PipelineError);
     expect((err as PipelineError).code).toBe('GateFailed');
-    expect((err as PipelineError).details).toMatchObject({ passed: false, checks: [{ metric: 'auc', value: 0.7, passed: false }] });
+    expect((err as PipelineError).details).toMatchObject({
+      passed: false,
+      checks: [{ metric: 'auc', value: 0.7, passed: false }],
+    });
     const status = await h.client.status(run);
     expect(status.stages.register).toBe('pending');
   });

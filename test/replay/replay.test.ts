@@ -29,13 +29,20 @@ afterAll(async () => {
 /** A history in the CLI's JSON format (what `temporal workflow show --output json` prints and the UI downloads). */
 async function historyJson(workflowId: string): Promise<unknown> {
   const cli = await ensureTemporalCli();
-  const { stdout } = await run(cli, ['workflow', 'show', '--address', inject('temporalAddress'), '--workflow-id', workflowId, '--output', 'json'], { maxBuffer: 64 << 20 });
+  const { stdout } = await run(
+    cli,
+    ['workflow', 'show', '--address', inject('temporalAddress'), '--workflow-id', workflowId, '--output', 'json'],
+    { maxBuffer: 64 << 20 },
+  );
   return JSON.parse(stdout);
 }
 
 async function replay(histories: { workflowId: string; history: unknown }[]) {
   const results = [];
-  for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: inject('workflowBundlePath') } }, histories)) {
+  for await (const result of Worker.runReplayHistories(
+    { workflowBundle: { codePath: inject('workflowBundlePath') } },
+    histories,
+  )) {
     results.push(result);
   }
   return results;
@@ -44,26 +51,35 @@ async function replay(histories: { workflowId: string; history: unknown }[]) {
 describe('mlPipeline replay', () => {
   it('fresh histories of every outcome replay on the current code', async () => {
     const scenarios: [string, () => Promise<string>][] = [
-      ['approved-and-deployed', async () => {
-        const r = await h.client.start(fixturePipeline(), { requestedBy: 'ci@acme.com' });
-        await waitForStage(h, r.workflowId, 'approval');
-        await h.client.handle(r).signal('approve', { by: 'nobody' });
-        await h.client.approve(r, { by: 'ana@acme.com', comment: 'ok' });
-        await h.client.result(r);
-        return r.workflowId;
-      }],
-      ['rejected', async () => {
-        const r = await h.client.start(fixturePipeline(), { requestedBy: 'ci@acme.com' });
-        await waitForStage(h, r.workflowId, 'approval');
-        await h.client.reject(r, { by: 'bo@acme.com', comment: 'no' });
-        await h.client.result(r).catch(() => undefined);
-        return r.workflowId;
-      }],
-      ['gate-failed', async () => {
-        const r = await h.client.start(fixturePipeline({}, { auc: 0.5 }), { requestedBy: 'ci@acme.com' });
-        await h.client.result(r).catch(() => undefined);
-        return r.workflowId;
-      }],
+      [
+        'approved-and-deployed',
+        async () => {
+          const r = await h.client.start(fixturePipeline(), { requestedBy: 'ci@acme.com' });
+          await waitForStage(h, r.workflowId, 'approval');
+          await h.client.handle(r).signal('approve', { by: 'nobody' });
+          await h.client.approve(r, { by: 'ana@acme.com', comment: 'ok' });
+          await h.client.result(r);
+          return r.workflowId;
+        },
+      ],
+      [
+        'rejected',
+        async () => {
+          const r = await h.client.start(fixturePipeline(), { requestedBy: 'ci@acme.com' });
+          await waitForStage(h, r.workflowId, 'approval');
+          await h.client.reject(r, { by: 'bo@acme.com', comment: 'no' });
+          await h.client.result(r).catch(() => undefined);
+          return r.workflowId;
+        },
+      ],
+      [
+        'gate-failed',
+        async () => {
+          const r = await h.client.start(fixturePipeline({}, { auc: 0.5 }), { requestedBy: 'ci@acme.com' });
+          await h.client.result(r).catch(() => undefined);
+          return r.workflowId;
+        },
+      ],
     ];
     const fresh = [];
     for (const [name, scenario] of scenarios) {
@@ -83,7 +99,10 @@ describe('mlPipeline replay', () => {
     const files = (await fs.readdir(HISTORIES)).filter((f) => f.endsWith('.json'));
     expect(files.length).toBeGreaterThanOrEqual(3);
     const histories = await Promise.all(
-      files.map(async (f) => ({ workflowId: f, history: JSON.parse(await fs.readFile(path.join(HISTORIES, f), 'utf8')) as unknown })),
+      files.map(async (f) => ({
+        workflowId: f,
+        history: JSON.parse(await fs.readFile(path.join(HISTORIES, f), 'utf8')) as unknown,
+      })),
     );
     const results = await replay(histories);
     expect(results).toHaveLength(files.length);

@@ -33,7 +33,10 @@ describe('ids', () => {
 
 describe('gate', () => {
   it('checks bounds and fails closed on missing metrics', () => {
-    const report = evaluateGate({ metrics: { auc: { min: 0.8 }, latency: { max: 10 }, f1: { min: 0.5 } } }, { auc: 0.85, latency: 12 });
+    const report = evaluateGate(
+      { metrics: { auc: { min: 0.8 }, latency: { max: 10 }, f1: { min: 0.5 } } },
+      { auc: 0.85, latency: 12 },
+    );
     expect(report.passed).toBe(false);
     expect(report.checks.map((c) => c.passed)).toEqual([true, false, false]);
     expect(report.checks[2]!.reason).toMatch(/f1 is missing from metrics.json/);
@@ -59,8 +62,14 @@ describe('FileObjectStore', () => {
   it('create-only writes and generation preconditions never lose an update', async () => {
     const store = new FileObjectStore(await fs.mkdtemp(path.join(os.tmpdir(), 'store-')));
     await store.put('a/b.json', '1', { ifGeneration: 'absent' });
-    await expect(store.put('a/b.json', '2', { ifGeneration: 'absent' })).rejects.toBeInstanceOf(PreconditionFailedError);
-    await Promise.all(Array.from({ length: 20 }, () => updateJson<number[]>(store, 'counter.json', (cur) => [...(cur ?? []), cur?.length ?? 0])));
+    await expect(store.put('a/b.json', '2', { ifGeneration: 'absent' })).rejects.toBeInstanceOf(
+      PreconditionFailedError,
+    );
+    await Promise.all(
+      Array.from({ length: 20 }, () =>
+        updateJson<number[]>(store, 'counter.json', (cur) => [...(cur ?? []), cur?.length ?? 0]),
+      ),
+    );
     const final = JSON.parse((await store.get('counter.json'))!.data.toString()) as number[];
     expect(final).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(await store.list('a/')).toEqual(['a/b.json']);

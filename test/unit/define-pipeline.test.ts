@@ -6,7 +6,11 @@ import type { PipelineConfig } from '../../sdk/spec/pipeline.js';
 
 const valid: PipelineConfig = {
   name: 'churn',
-  ingest: { source: './data.csv', columns: { tenure: { type: 'number' }, churned: { type: 'integer' } }, target: 'churned' },
+  ingest: {
+    source: './data.csv',
+    columns: { tenure: { type: 'number' }, churned: { type: 'integer' } },
+    target: 'churned',
+  },
   train: { backend: local({ command: ['python', 'train.py'] }), params: { depth: 4 } },
   gate: { metrics: { auc: { min: 0.8 } } },
   deploy: { target: localServer({ command: ['python', 'serve.py'] }) },
@@ -28,7 +32,12 @@ describe('definePipeline', () => {
     const def = definePipeline(valid);
     expect(def.model).toBe('churn');
     expect(def.spec.train.timeout).toBe(24 * 3600_000);
-    expect(def.spec.approval).toMatchObject({ required: true, quorum: 1, timeout: 7 * 86_400_000, separationOfDuties: true });
+    expect(def.spec.approval).toMatchObject({
+      required: true,
+      quorum: 1,
+      timeout: 7 * 86_400_000,
+      separationOfDuties: true,
+    });
     expect(Object.isFrozen(def.spec.train.params)).toBe(true);
     expect(() => {
       (def.spec.gate.metrics as Record<string, unknown>).x = 1;
@@ -77,19 +86,28 @@ describe('definePipeline', () => {
   it('lists every problem, not only the first', () => {
     const err = invalid({ name: 'x' });
     const problems = (err.details as { problems: { path: string }[] }).problems.map((p) => p.path);
-    expect(problems).toEqual(expect.arrayContaining(['pipeline "x".ingest', 'pipeline "x".train', 'pipeline "x".gate']));
+    expect(problems).toEqual(
+      expect.arrayContaining(['pipeline "x".ingest', 'pipeline "x".train', 'pipeline "x".gate']),
+    );
   });
 });
 
 describe('backend factories', () => {
   it('validate GPU specs against the accelerator enum and allowed counts', () => {
-    expect(() => vertex({ project: 'p', region: 'us-central1', image: 'img', accelerator: { type: 'NVIDIA_TESLA_T4', count: 3 } })).toThrow(
-      /accelerator\.count: NVIDIA_TESLA_T4 takes 1, 2, 4 per replica; got 3/,
-    );
-    expect(() => vertex({ project: 'p', region: 'us-central1', image: 'img', accelerator: { type: 'NVIDIA_GTX_1080' as never, count: 1 } })).toThrow(
-      /accelerator\.type/,
-    );
+    expect(() =>
+      vertex({ project: 'p', region: 'us-central1', image: 'img', accelerator: { type: 'NVIDIA_TESLA_T4', count: 3 } }),
+    ).toThrow(/accelerator\.count: NVIDIA_TESLA_T4 takes 1, 2, 4 per replica; got 3/);
+    expect(() =>
+      vertex({
+        project: 'p',
+        region: 'us-central1',
+        image: 'img',
+        accelerator: { type: 'NVIDIA_GTX_1080' as never, count: 1 },
+      }),
+    ).toThrow(/accelerator\.type/);
     expect(() => kubernetes({ image: '', gpus: 1 })).toThrow(/image: is required/);
-    expect(vertex({ project: 'p', region: 'us-central1', image: 'img', accelerator: { type: 'NVIDIA_L4', count: 1 } }).kind).toBe('vertex');
+    expect(
+      vertex({ project: 'p', region: 'us-central1', image: 'img', accelerator: { type: 'NVIDIA_L4', count: 1 } }).kind,
+    ).toBe('vertex');
   });
 });

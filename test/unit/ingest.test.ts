@@ -23,7 +23,15 @@ describe('checkAndProfile', () => {
   });
 
   it('profiles numeric and categorical columns for monitoring', () => {
-    const { problems, profile } = checkAndProfile(['age', 'city', 'ok'], [['30', 'Oslo', 'true'], ['40', 'Oslo', 'false'], ['', 'Rome', '1']], spec);
+    const { problems, profile } = checkAndProfile(
+      ['age', 'city', 'ok'],
+      [
+        ['30', 'Oslo', 'true'],
+        ['40', 'Oslo', 'false'],
+        ['', 'Rome', '1'],
+      ],
+      spec,
+    );
     expect(problems).toEqual([]);
     expect(profile.age).toMatchObject({ count: 3, missing: 1, min: 30, max: 40, mean: 35, std: 5 });
     expect(profile.city?.categories).toEqual({ Oslo: 2, Rome: 1 });
@@ -31,9 +39,23 @@ describe('checkAndProfile', () => {
   });
 
   it('reports missing and extra columns, wrong types and too many missing values', () => {
-    const { problems } = checkAndProfile(['age', 'zip'], [['3.5', '1'], ['', '2'], ['', '3']], spec);
+    const { problems } = checkAndProfile(
+      ['age', 'zip'],
+      [
+        ['3.5', '1'],
+        ['', '2'],
+        ['', '3'],
+      ],
+      spec,
+    );
     expect(problems.map((p) => `${p.kind}:${p.column}`)).toEqual(
-      expect.arrayContaining(['missing-column:city', 'missing-column:ok', 'extra-column:zip', 'type:age', 'missing-values:age']),
+      expect.arrayContaining([
+        'missing-column:city',
+        'missing-column:ok',
+        'extra-column:zip',
+        'type:age',
+        'missing-values:age',
+      ]),
     );
   });
 });

@@ -1,0 +1,59 @@
+/**
+ * The example pipeline: a breast-cancer classifier trained with scikit-learn on the Breast Cancer Wisconsin
+ * (Diagnostic) dataset that ships inside scikit-learn, gated on AUC and recall, approved by a human, served
+ * locally. Only the public API is used.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { definePipeline, local, localServer, type ColumnSpec } from '../../sdk/index.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+/** The project's virtualenv python (created by the set-up), so training uses the pinned scikit-learn. */
+export const PYTHON = process.env.MLOPS_PYTHON ?? path.join(repo, '.venv', 'bin', 'python');
+
+const MEASURES = [
+  'radius',
+  'texture',
+  'perimeter',
+  'area',
+  'smoothness',
+  'compactness',
+  'concavity',
+  'concave_points',
+  'symmetry',
+  'fractal_dimension',
+];
+export const FEATURES = [
+  ...MEASURES.map((m) => `mean_${m}`),
+  ...MEASURES.map((m) => `${m}_error`),
+  ...MEASURES.map((m) => `worst_${m}`),
+];
+
+const numeric: Partial<ColumnSpec> = { type: 'number', min: 0 };
+
+/** Builds the pipeline for a dataset file (the demo exports it from scikit-learn first). */
+export function breastCancerPipeline(dataFile: string, approvers: string[] = []) {
+  return definePipeline({
+    name: 'breast-cancer',
+    model: 'breast-cancer-classifier',
+    description: 'Gradient-boosted classifier for malignant vs benign tumours (UCI Breast Cancer Wisconsin).',
+    ingest: {
+      source: dataFile,
+      columns: {
+        ...Object.fromEntries(FEATURES.map((f) => [f, numeric as ColumnSpec])),
+        malignant: { type: 'integer', min: 0, max: 1 },
+      },
+      target: 'malignant',
+      minRows: 100,
+    },
+    train: {
+      backend: local({ command: [PYTHON, 'train.py'], cwd: here }),
+      params: { algorithm: 'gradient_boosting', n_estimators: 150, max_depth: 3, learning_rate: 0.1, seed: 42 },
+      timeout: '30m',
+    },
+    gate: { metrics: { auc: { min: 0.95 }, recall: { min: 0.9 } } },
+    approval: { approvers, quorum: 1, timeout: '24h' },
+    deploy: { target: localServer({ command: [PYTHON, 'serve.py'], cwd: here, healthTimeout: '60s' }) },
+  });
+}

@@ -1,0 +1,23 @@
+// `npm test`: installs what the suite needs, then typecheck, lint, format check and the whole Vitest suite
+// against the real Temporal dev server. Extra arguments go to Vitest (`npm test -- test/unit`).
+import { ensureNodeDeps, ensurePythonVenv, ensureTemporalCli, sh } from './setup.mjs';
+
+const started = Date.now();
+try {
+  ensureNodeDeps();
+  ensureTemporalCli();
+  ensurePythonVenv();
+  const only = process.argv.slice(2);
+  if (only.length === 0) {
+    console.log('\n\u25b6 Typecheck, lint, format');
+    sh('npx', ['tsc', '--noEmit']);
+    sh('npx', ['eslint', '.']);
+    sh('npx', ['prettier', '--check', '.', '--log-level', 'warn']);
+  }
+  console.log('\n\u25b6 Tests (real Temporal dev server)');
+  sh('npx', ['vitest', 'run', ...only]);
+  console.log(`\nAll green in ${Math.round((Date.now() - started) / 1000)} s.`);
+} catch (err) {
+  console.error(`\n${err.message}`);
+  process.exit(1);
+}

@@ -1,0 +1,56 @@
+// Set-up shared by `npm run demo` and `npm test` on a fresh clone: installs what is missing, skips what is
+// current. Plain Node with no dependencies, because it runs before `npm ci`.
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function step(title) {
+  console.log(`\n\u25b6 ${title}`);
+}
+
+export function sh(cmd, args, options = {}) {
+  const result = spawnSync(cmd, args, { stdio: 'inherit', cwd: ROOT, ...options });
+  if (result.error) throw new Error(`${cmd} could not start: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed with exit code ${result.status}`);
+}
+
+/** `npm ci` when node_modules is missing or older than package-lock.json. */
+export function ensureNodeDeps() {
+  const marker = path.join(ROOT, 'node_modules', '.package-lock.json');
+  const lock = path.join(ROOT, 'package-lock.json');
+  if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(lock).mtimeMs) return;
+  step('Installing npm dependencies (npm ci)');
+  sh('npm', ['ci', '--no-audit', '--no-fund']);
+}
+
+/** A project-local virtualenv with the example's Python dependencies, reinstalled when requirements change. */
+export function ensurePythonVenv() {
+  const requirements = path.join(ROOT, 'examples', 'breast-cancer', 'requirements.txt');
+  const venv = path.join(ROOT, '.venv');
+  const stamp = path.join(venv, '.requirements.sha256');
+  const want = createHash('sha256').update(readFileSync(requirements)).digest('hex');
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
+  step('Creating the Python virtualenv .venv (scikit-learn for the example, ~30 s)');
+  const python = process.env.PYTHON ?? 'python3';
+  sh(python, ['-m', 'venv', venv]);
+  sh(path.join(venv, 'bin', 'python'), [
+    '-m',
+    'pip',
+    'install',
+    '--quiet',
+    '--disable-pip-version-check',
+    '-r',
+    requirements,
+  ]);
+  writeFileSync(stamp, want);
+}
+
+/** The Temporal CLI, built from Go modules once and cached by version (see scripts/dev-server.ts). */
+export function ensureTemporalCli() {
+  step('Checking the Temporal CLI (built once from Go modules, cached by version)');
+  sh(process.execPath, ['--import', 'tsx', 'scripts/ensure-tools.ts']);
+}
