@@ -18,13 +18,17 @@ export function sh(cmd, args, options = {}) {
   if (result.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed with exit code ${result.status}`);
 }
 
-/** `npm ci` when node_modules is missing or older than package-lock.json. */
+/**
+ * Installs npm dependencies when node_modules is missing or older than package-lock.json. `npm install`
+ * rather than `npm ci`: some registries serve only the current platform's optional native builds (e.g.
+ * @swc/core-darwin-*), which `npm ci` reports as a lock mismatch; `npm install` honours the lock unchanged.
+ */
 export function ensureNodeDeps() {
   const marker = path.join(ROOT, 'node_modules', '.package-lock.json');
   const lock = path.join(ROOT, 'package-lock.json');
   if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(lock).mtimeMs) return;
-  step('Installing npm dependencies (npm ci)');
-  sh('npm', ['ci', '--no-audit', '--no-fund']);
+  step('Installing npm dependencies');
+  sh('npm', ['install', '--no-audit', '--no-fund']);
 }
 
 /** A project-local virtualenv with the example's Python dependencies, reinstalled when requirements change. */
