@@ -11,18 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
+import { SEARCH_ATTRIBUTES } from '../sdk/client.js';
 
 const run = promisify(execFile);
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
-
-/** Search attributes the Web UI filters pipeline runs by. */
-export const SEARCH_ATTRIBUTES = {
-  MlopsPipeline: 'Keyword',
-  MlopsModel: 'Keyword',
-  MlopsStage: 'Keyword',
-  MlopsModelVersion: 'Int',
-} as const;
 
 /** Where built tools are cached: `$MLOPS_TOOLS_DIR` or `~/.cache/temporal-mlops/tools`. */
 export function toolsDir(): string {

@@ -1,20 +1,31 @@
 /**
- * `temporal-mlops` CLI: inspect runs and decide approvals.
- *   temporal-mlops show <workflowId>
- *   temporal-mlops approve <workflowId> --by you@acme.com --comment "why"
- *   temporal-mlops reject <workflowId> --by you@acme.com --comment "why"
+ * `temporal-mlops` CLI: find what waits for a decision, inspect runs, decide, read decision records.
  * Connection: --address / $TEMPORAL_ADDRESS (default localhost:7233), --namespace / $TEMPORAL_NAMESPACE.
  */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { openObjectStore } from '../activities/object-store.js';
+import { readManifest } from '../activities/registry.js';
 import { PipelineClient } from './client.js';
+import { formatDuration } from './duration.js';
 import { PipelineError } from './errors.js';
-import type { PipelineStatus } from './run-types.js';
+import type { ApprovalRecord, PipelineStatus } from './run-types.js';
 
 const USAGE = `Usage:
+  temporal-mlops pending [--pipeline NAME]                          runs awaiting approval: model, version, metrics, age
   temporal-mlops show <workflowId>                                  stage, metrics, gate, approval trail
-  temporal-mlops approve <workflowId> --by EMAIL [--comment TEXT]   approve a waiting candidate
-  temporal-mlops reject <workflowId> --by EMAIL [--comment TEXT]    reject a waiting candidate
-Options: --address HOST:PORT (or $TEMPORAL_ADDRESS), --namespace NS (or $TEMPORAL_NAMESPACE), --json`;
+  temporal-mlops approve <workflowId> --by EMAIL [--comment TEXT]   approve a waiting candidate (exit 1 if refused)
+  temporal-mlops reject <workflowId> --by EMAIL [--comment TEXT]    reject a waiting candidate (exit 1 if refused)
+  temporal-mlops decision <model>@<version> [--store URI]           the decision record kept in the registry
+  temporal-mlops setup-search-attributes                            register Mlops* search attributes (once per cluster)
+Options: --address HOST:PORT (or $TEMPORAL_ADDRESS), --namespace NS (or $TEMPORAL_NAMESPACE), --json
+         --store URI (or $MLOPS_STORE; default file://$MLOPS_HOME/store, MLOPS_HOME defaulting to ./.mlops)`;
+
+const fmtMetrics = (m: Record<string, number>) =>
+  Object.entries(m)
+    .map(([k, v]) => `${k}=${Number(v.toFixed(4))}`)
+    .join(' ');
 
 /** Renders a status for a terminal. */
 export function formatStatus(s: PipelineStatus): string {
@@ -26,27 +37,67 @@ export function formatStatus(s: PipelineStatus): string {
   ];
   if (s.snapshot)
     lines.push(`data: ${s.snapshot.rows} rows, sha256 ${s.snapshot.sha256.slice(0, 12)}  ${s.snapshot.uri}`);
-  if (s.training)
-    lines.push(
-      `metrics: ${Object.entries(s.training.metrics)
-        .map(([k, v]) => `${k}=${Number(v.toFixed(4))}`)
-        .join(' ')}`,
-    );
+  if (s.training) lines.push(`metrics: ${fmtMetrics(s.training.metrics)}`);
   if (s.gate)
     lines.push(`gate: ${s.gate.passed ? 'passed' : 'FAILED'}  ${s.gate.checks.map((c) => c.reason).join('; ')}`);
   if (s.version) lines.push(`candidate: ${s.version.model} v${s.version.version}  ${s.version.uri}`);
+  const who = s.approval.approvers.length ? ` of ${s.approval.approvers.join(', ')}` : ' (anyone)';
   lines.push(
-    `approval: quorum ${s.approval.quorum}${s.approval.approvers.length ? ` of ${s.approval.approvers.join(', ')}` : ''}${s.approval.deadline ? `, deadline ${s.approval.deadline}` : ''}`,
+    `approval: quorum ${s.approval.quorum}${who}${s.approval.deadline ? `, deadline ${s.approval.deadline}` : ''}${s.approval.escalated ? `, ESCALATED at ${s.approval.escalated.at}` : ''}`,
   );
-  for (const a of s.approval.attempts) {
-    lines.push(
-      `  ${a.at} ${a.decision} by ${a.by ?? '?'} via ${a.via}: ${a.accepted ? 'accepted' : `REFUSED (${a.reason})`}${a.comment ? ` "${a.comment}"` : ''}`,
-    );
-  }
+  lines.push(...formatAttempts(s.approval.attempts));
   if (s.approval.record) lines.push(`decision: ${s.approval.record.decision} at ${s.approval.record.decidedAt}`);
   if (s.deployment) lines.push(`deployed: ${s.deployment.predictUrl} (v${s.deployment.version})`);
   if (s.error) lines.push(`error: ${s.error.code}: ${s.error.message}`);
   return lines.join('\n');
+}
+
+function formatAttempts(attempts: PipelineStatus['approval']['attempts']): string[] {
+  return attempts.map(
+    (a) =>
+      `  ${a.at} ${a.decision} by ${a.by ?? '?'} via ${a.via}: ${a.accepted ? 'accepted' : `REFUSED (${a.reason})`}${a.comment ? ` "${a.comment}"` : ''}`,
+  );
+}
+
+/** Renders a decision record from the registry. */
+export function formatDecision(model: string, version: number, status: string, record: ApprovalRecord): string {
+  return [
+    `${model} v${version}: ${status}`,
+    `decision: ${record.decision} at ${record.decidedAt} (requested by ${record.requestedBy})`,
+    `policy: quorum ${record.policy.quorum} of ${record.policy.approvers.join(', ') || 'anyone'}; separation of duties ${record.policy.separationOfDuties ? 'on' : 'off'}; timeout ${formatDuration(record.policy.timeoutMs)} then ${record.policy.onTimeout}`,
+    ...(record.escalated ? [`escalated at ${record.escalated.at} to ${record.escalated.approvers.join(', ')}`] : []),
+    ...record.approvals.map((a) => `approved by ${a.by} at ${a.at}: "${a.comment}"`),
+    ...(record.rejection
+      ? [`rejected by ${record.rejection.by} at ${record.rejection.at}: "${record.rejection.comment}"`]
+      : []),
+    'attempts:',
+    ...formatAttempts(record.attempts),
+  ].join('\n');
+}
+
+function storeUri(flag: string | undefined): string {
+  if (flag) return flag;
+  if (process.env.MLOPS_STORE) return process.env.MLOPS_STORE;
+  return pathToFileURL(path.resolve(process.env.MLOPS_HOME ?? '.mlops', 'store')).href;
+}
+
+async function decisionCommand(ref: string, values: { store?: string; json: boolean }): Promise<number> {
+  const m = /^([a-z][a-z0-9-]*)@(\d+)$/.exec(ref);
+  if (!m) {
+    console.error(`decision needs <model>@<version>, e.g. breast-cancer-classifier@3 (got "${ref}")`);
+    return 2;
+  }
+  const manifest = await readManifest(openObjectStore(storeUri(values.store)), m[1]!, Number(m[2]));
+  if (!manifest.approval) {
+    console.error(`${ref} has no decision yet (status ${manifest.status})`);
+    return 1;
+  }
+  console.log(
+    values.json
+      ? JSON.stringify(manifest.approval, null, 2)
+      : formatDecision(manifest.model, manifest.version, manifest.status, manifest.approval),
+  );
+  return 0;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -56,60 +107,73 @@ async function main(argv: string[]): Promise<number> {
     options: {
       by: { type: 'string' },
       comment: { type: 'string', default: '' },
+      pipeline: { type: 'string' },
+      store: { type: 'string' },
       address: { type: 'string' },
       namespace: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  const [command, workflowId] = positionals;
+  const [command, target] = positionals;
   if (values.help || !command) {
     console.log(USAGE);
     return command || values.help ? 0 : 2;
   }
-  if (!['show', 'approve', 'reject'].includes(command)) {
+  const needsTarget = ['show', 'approve', 'reject', 'decision'];
+  if (![...needsTarget, 'pending', 'setup-search-attributes'].includes(command)) {
     console.error(`Unknown command "${command}".\n${USAGE}`);
     return 2;
   }
-  if (!workflowId) {
-    console.error(`${command} needs a workflow id, e.g. pipeline/churn/20261122-193005-k3f9\n${USAGE}`);
+  if (needsTarget.includes(command) && !target) {
+    console.error(
+      `${command} needs ${command === 'decision' ? '<model>@<version>' : 'a workflow id, e.g. pipeline/churn/20261122-193005-k3f9'}\n${USAGE}`,
+    );
     return 2;
   }
+  if (command === 'decision') return decisionCommand(target!, values);
+  if ((command === 'approve' || command === 'reject') && !values.by) {
+    console.error(`${command} needs --by EMAIL: who decides is part of the audit record`);
+    return 2;
+  }
+
   const client = await PipelineClient.connect({ address: values.address, namespace: values.namespace });
   try {
-    if (command === 'show') {
-      const status = await client.status(workflowId);
-      console.log(values.json ? JSON.stringify(status, null, 2) : formatStatus(status));
-      return 0;
-    }
-    if (!values.by) {
-      console.error(`${command} needs --by EMAIL: who decides is part of the audit record`);
-      return 2;
-    }
-    const decision = command as 'approve' | 'reject';
-    const before = (await client.status(workflowId)).approval.attempts.length;
-    await client[decision](workflowId, { by: values.by, comment: values.comment });
-    // The workflow records the attempt; read it back to tell accepted from refused.
-    for (let i = 0; i < 50; i++) {
-      const status = await client.status(workflowId);
-      const attempt = status.approval.attempts[before];
-      if (attempt) {
-        if (attempt.accepted) {
-          console.log(`${decision} by ${attempt.by} accepted for ${workflowId}`);
+    switch (command) {
+      case 'pending': {
+        const started = performance.now();
+        const runs = await client.pending({ pipeline: values.pipeline });
+        if (values.json) {
+          console.log(JSON.stringify(runs, null, 2));
           return 0;
         }
-        console.error(`${decision} refused: ${attempt.reason}`);
-        return 1;
+        for (const r of runs) {
+          console.log(
+            `${r.workflowId}  ${r.model} v${r.version ?? '?'}  ${fmtMetrics(r.metrics)}  waiting ${formatDuration(r.ageMs)}`,
+          );
+        }
+        console.log(`${runs.length} run(s) awaiting approval (${Math.round(performance.now() - started)} ms)`);
+        return 0;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      case 'setup-search-attributes':
+        await client.setupSearchAttributes();
+        console.log('Registered MlopsPipeline, MlopsModel, MlopsStage (Keyword) and MlopsModelVersion (Int).');
+        return 0;
+      case 'show': {
+        const status = await client.status(target!);
+        console.log(values.json ? JSON.stringify(status, null, 2) : formatStatus(status));
+        return 0;
+      }
+      default: {
+        const decision = command as 'approve' | 'reject';
+        const attempt = await client[decision](target!, { by: values.by!, comment: values.comment });
+        console.log(`${decision} by ${attempt.by} accepted for ${target}`);
+        return 0;
+      }
     }
-    console.error(
-      `${decision} sent, but the run has not recorded it yet; check with: temporal-mlops show ${workflowId}`,
-    );
-    return 1;
   } catch (err) {
     if (err instanceof PipelineError) {
-      console.error(`${err.code}: ${err.message}`);
+      console.error(err.code === 'ApprovalRefused' ? `refused: ${err.message}` : `${err.code}: ${err.message}`);
       return 1;
     }
     throw err;

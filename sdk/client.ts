@@ -7,13 +7,14 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
   WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
   type WorkflowHandle,
 } from '@temporalio/client';
 import { z } from 'zod';
 import type { PipelineDefinition } from './define-pipeline.js';
 import { PipelineError, isPipelineErrorCode } from './errors.js';
 import { isValidRunKey, newRunKey, pipelineWorkflowId } from './ids.js';
-import type { PipelineResult, PipelineRunInput, PipelineStatus, Trigger } from './run-types.js';
+import type { ApprovalAttempt, PipelineResult, PipelineRunInput, PipelineStatus, Trigger } from './run-types.js';
 import { ApprovalPayloadSchema, type ApprovalPayload } from './spec/approval.js';
 import { ParamsSchema } from './spec/common.js';
 import { parseOrThrow } from './validate.js';
@@ -52,11 +53,30 @@ const StartOptionsSchema = z.strictObject({
 type RunRef = PipelineRun | string;
 const idOf = (run: RunRef) => (typeof run === 'string' ? run : run.workflowId);
 
+/** Names of the search attributes the workflow keeps current (see workflows/visibility.ts). */
+export const SEARCH_ATTRIBUTES = {
+  MlopsPipeline: 'Keyword',
+  MlopsModel: 'Keyword',
+  MlopsStage: 'Keyword',
+  MlopsModelVersion: 'Int',
+} as const;
+
+/** A run waiting for a decision, as `pending()` lists it. */
+export interface PendingApproval {
+  workflowId: string;
+  pipeline: string;
+  model: string;
+  version: number | undefined;
+  metrics: Record<string, number>;
+  startedAt: Date;
+  ageMs: number;
+}
+
 /** Converts a failed run's failure chain into a `PipelineError` with the failure type as its code. */
 export function toPipelineError(err: unknown): unknown {
   if (err instanceof WorkflowNotFoundError)
     return new PipelineError('PipelineNotFound', err.message, undefined, { cause: err });
-  if (!(err instanceof WorkflowFailedError)) return err;
+  if (!(err instanceof WorkflowFailedError) && !(err instanceof WorkflowUpdateFailedError)) return err;
   let current: unknown = err.cause;
   while (current instanceof Error) {
     if (current instanceof ApplicationFailure && isPipelineErrorCode(current.type)) {
@@ -64,9 +84,11 @@ export function toPipelineError(err: unknown): unknown {
     }
     if (current instanceof CancelledFailure)
       return new PipelineError('PipelineCancelled', 'The run was cancelled', undefined, { cause: err });
+    if (!(current as { cause?: unknown }).cause) break;
     current = (current as { cause?: unknown }).cause;
   }
-  return new PipelineError('Unknown', err.message, undefined, { cause: err });
+  const innermost = current instanceof Error ? current.message : err.message;
+  return new PipelineError('Unknown', innermost, undefined, { cause: err });
 }
 
 /**
@@ -80,6 +102,7 @@ export function toPipelineError(err: unknown): unknown {
  */
 export class PipelineClient {
   readonly taskQueue: string;
+  private searchAttributesRegistered?: Promise<boolean>;
   private constructor(
     readonly client: Client,
     taskQueue: string | undefined,
@@ -106,6 +129,7 @@ export class PipelineClient {
       requestedBy: opts.requestedBy,
       trigger: opts.trigger ?? { kind: 'manual' },
       params: opts.params ?? {},
+      searchAttributes: await this.hasSearchAttributes(),
     };
     const workflowId = pipelineWorkflowId(pipeline.name, runKey);
     try {
@@ -115,6 +139,7 @@ export class PipelineClient {
         args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        staticSummary: `${pipeline.name} → ${pipeline.model}, requested by ${opts.requestedBy}`,
       });
       return { pipeline: pipeline.name, runKey, workflowId, runId: handle.firstExecutionRunId };
     } catch (err) {
@@ -143,23 +168,97 @@ export class PipelineClient {
     }
   }
 
-  /** Sends the `approve` Signal. The decision is checked by the workflow; see `status().approval.attempts`. */
-  async approve(run: RunRef, payload: ApprovalPayload): Promise<void> {
-    await this.decide(run, 'approve', payload);
+  /**
+   * Approves through the `approve` Update and returns the recorded attempt. A refusal by the policy (not an
+   * approver, self-approval, duplicate, wrong stage) throws `PipelineError` with code `ApprovalRefused`
+   * and the reason; it is in the audit trail either way.
+   */
+  async approve(run: RunRef, payload: ApprovalPayload): Promise<ApprovalAttempt> {
+    return this.decide(run, 'approve', payload);
   }
 
-  /** Sends the `reject` Signal. */
-  async reject(run: RunRef, payload: ApprovalPayload): Promise<void> {
-    await this.decide(run, 'reject', payload);
+  /** Rejects through the `reject` Update; an accepted reject vetoes the candidate. */
+  async reject(run: RunRef, payload: ApprovalPayload): Promise<ApprovalAttempt> {
+    return this.decide(run, 'reject', payload);
   }
 
-  private async decide(run: RunRef, decision: 'approve' | 'reject', payload: ApprovalPayload): Promise<void> {
+  private async decide(
+    run: RunRef,
+    decision: 'approve' | 'reject',
+    payload: ApprovalPayload,
+  ): Promise<ApprovalAttempt> {
     const body = parseOrThrow(ApprovalPayloadSchema, payload, `${decision} payload`, 'InvalidInput');
+    const handle = this.handle(run);
     try {
-      await this.handle(run).signal(decision, body);
+      return await handle.executeUpdate<ApprovalAttempt, [ApprovalPayload]>(decision, { args: [body] });
     } catch (err) {
+      if (err instanceof WorkflowNotFoundError) {
+        // The id exists but the run is over: say so, rather than "not found".
+        const closed = await handle.describe().then(
+          (d) => d.status.name,
+          () => undefined,
+        );
+        if (closed)
+          throw new PipelineError('ApprovalRefused', `wrong stage: the run has already ended (${closed})`, undefined, {
+            cause: err,
+          });
+      }
       throw toPipelineError(err);
     }
+  }
+
+  /** Runs waiting for an approval decision, oldest first (needs the search attributes; see `hasSearchAttributes`). */
+  async pending(options: { pipeline?: string; limit?: number } = {}): Promise<PendingApproval[]> {
+    if (!(await this.hasSearchAttributes())) {
+      throw new PipelineError(
+        'InvalidInput',
+        'The server has no Mlops* search attributes: run `temporal-mlops setup-search-attributes` once',
+      );
+    }
+    const filter = options.pipeline ? ` AND MlopsPipeline = "${options.pipeline.replace(/"/g, '')}"` : '';
+    const query = `MlopsStage = "awaiting-approval" AND ExecutionStatus = "Running"${filter}`;
+    const out: PendingApproval[] = [];
+    const now = Date.now();
+    for await (const wf of this.client.workflow.list({ query, pageSize: 1000 })) {
+      const candidate = (wf.memo?.candidate ?? {}) as {
+        model?: string;
+        version?: number;
+        metrics?: Record<string, number>;
+      };
+      const sa = wf.typedSearchAttributes;
+      out.push({
+        workflowId: wf.workflowId,
+        pipeline: String(sa.get({ name: 'MlopsPipeline', type: 'KEYWORD' } as never) ?? wf.workflowId.split('/')[1]),
+        model: candidate.model ?? String(sa.get({ name: 'MlopsModel', type: 'KEYWORD' } as never) ?? ''),
+        version: candidate.version,
+        metrics: candidate.metrics ?? {},
+        startedAt: wf.startTime,
+        ageMs: now - wf.startTime.getTime(),
+      });
+      if (options.limit && out.length >= options.limit) break;
+    }
+    return out.sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime());
+  }
+
+  /** True when the namespace has the Mlops* search attributes (cached per client). */
+  hasSearchAttributes(): Promise<boolean> {
+    this.searchAttributesRegistered ??= this.client.connection.operatorService
+      .listSearchAttributes({ namespace: this.client.options.namespace })
+      .then((res) => Object.keys(SEARCH_ATTRIBUTES).every((name) => name in (res.customAttributes ?? {})))
+      .catch(() => false);
+    return this.searchAttributesRegistered;
+  }
+
+  /** Registers the Mlops* search attributes on the namespace (once per cluster; the dev-server script does it itself). */
+  async setupSearchAttributes(): Promise<void> {
+    const types = { Keyword: 2, Int: 3 }; // temporal.api.enums.v1.IndexedValueType KEYWORD / INT
+    await this.client.connection.operatorService.addSearchAttributes({
+      namespace: this.client.options.namespace,
+      searchAttributes: Object.fromEntries(
+        Object.entries(SEARCH_ATTRIBUTES).map(([name, type]) => [name, types[type]]),
+      ),
+    });
+    this.searchAttributesRegistered = undefined;
   }
 
   /** Waits for the run to end. Throws `PipelineError` with the failure type (`GateFailed`, ...) as `code`. */

@@ -11,6 +11,7 @@ export const PIPELINE_ERROR_CODES = [
   'DataValidationFailed',
   'GateFailed',
   'ApprovalRejected',
+  'ApprovalRefused',
   'ApprovalTimedOut',
   'TrainingFailed',
   'InvalidMetrics',

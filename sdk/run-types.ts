@@ -18,6 +18,8 @@ export interface PipelineRunInput {
   trigger: Trigger;
   /** Overrides of `spec.train.params` for this run. */
   params: Record<string, string | number | boolean>;
+  /** True when the server has the Mlops* search attributes registered; the workflow then keeps them current. */
+  searchAttributes?: boolean;
 }
 
 /** A data-quality finding from ingest. */
@@ -102,6 +104,18 @@ export interface ApprovalRecord {
   decision: 'approved' | 'rejected' | 'timed-out' | 'not-required';
   decidedAt: string;
   requestedBy: string;
+  /** The policy the decision was checked against (approvers expanded from groups). */
+  policy: {
+    approvers: string[];
+    quorum: number;
+    separationOfDuties: boolean;
+    timeoutMs: number;
+    onTimeout: 'reject' | 'escalate';
+  };
+  /** Set when the first timeout passed and the decision moved to the escalation list. */
+  escalated?: { at: string; approvers: string[]; quorum: number };
+  /** When the reminder step was called. */
+  remindedAt?: string;
   approvals: (ApprovalPayload & { at: string })[];
   rejection?: ApprovalPayload & { at: string };
   attempts: ApprovalAttempt[];
@@ -139,6 +153,7 @@ export interface PipelineStatus {
     quorum: number;
     approvers: string[];
     deadline?: string;
+    escalated?: ApprovalRecord['escalated'];
     attempts: ApprovalAttempt[];
     record?: ApprovalRecord;
   };

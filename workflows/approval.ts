@@ -1,104 +1,161 @@
 /**
- * The approval gate: Signals `approve` / `reject` carrying `{ by, comment }`, checked against the spec's policy.
- * Every attempt, accepted or refused, goes into the audit trail; a malformed payload is refused and recorded,
- * never thrown, so nothing a person types into the Web UI can fail the run.
+ * The approval gate. Decisions arrive as Signals (the Web UI's "Send a Signal") or Updates (SDK and CLI, which
+ * get an immediate answer), each with one JSON argument `{ by, comment }`, and are checked against the spec's
+ * policy: allowed approvers and groups, quorum, separation of duties, reject veto, timeout, escalation.
+ * Every attempt, accepted or refused, goes into the audit trail; nothing a person sends can fail the run.
+ *
+ * Refusals happen in the Update *handler*, not its validator, on purpose: a validator's rejection leaves no
+ * trace in history, and the audit trail must show refused attempts too. The validator only turns away
+ * decisions on pipelines that need none.
  */
-import { condition, defineSignal, setHandler } from '@temporalio/workflow';
-import { ApprovalPayloadSchema, type ApprovalPayload, type ApprovalPolicy } from '../sdk/spec/approval.js';
+import { ApplicationFailure, condition, defineSignal, defineUpdate, setHandler } from '@temporalio/workflow';
+import {
+  ApprovalPayloadSchema,
+  expandApprovers,
+  type ApprovalPayload,
+  type ApprovalPolicy,
+} from '../sdk/spec/approval.js';
 import type { ApprovalAttempt, ApprovalRecord } from '../sdk/run-types.js';
 
 export const approveSignal = defineSignal<[unknown]>('approve');
 export const rejectSignal = defineSignal<[unknown]>('reject');
+export const approveUpdate = defineUpdate<ApprovalAttempt, [unknown]>('approve');
+export const rejectUpdate = defineUpdate<ApprovalAttempt, [unknown]>('reject');
 
-const SIGNAL_HELP = 'One JSON argument: {"by": "you@company.com", "comment": "why"}.';
+const PAYLOAD_HELP = 'One JSON argument: {"by": "you@company.com", "comment": "why"}.';
 
 type Decision = ApprovalAttempt['decision'];
+type Entry = ApprovalPayload & { at: string };
 
-/** Collects decisions for one run; `open()` starts accepting them, `wait()` returns the outcome. */
+/** Collects decisions for one run; `wait()` opens the gate and returns the outcome. */
 export class ApprovalGate {
   readonly attempts: ApprovalAttempt[] = [];
-  private readonly approvals = new Map<string, ApprovalPayload & { at: string }>();
-  private rejection?: ApprovalPayload & { at: string };
+  deadline?: string;
+  escalated?: ApprovalRecord['escalated'];
+  private remindedAt?: string;
+  private readonly approvals = new Map<string, Entry>();
+  private rejection?: Entry;
   private state: 'not-open' | 'open' | 'closed' = 'not-open';
+  private readonly firstApprovers: string[];
 
   constructor(
     private readonly policy: ApprovalPolicy,
     private readonly requestedBy: string,
-  ) {}
+  ) {
+    this.firstApprovers = expandApprovers(policy.approvers, policy.groups);
+  }
 
-  /** Registers the Signal handlers; call at workflow start so early signals are recorded, not lost. */
+  /** Registers the handlers; call at workflow start so early decisions are recorded (and refused), not lost. */
   install(): void {
-    setHandler(
-      approveSignal,
-      (raw) => {
-        this.offer('approve', raw, 'signal');
-      },
-      {
-        description: `Approve the candidate model for deployment. ${SIGNAL_HELP}`,
-      },
-    );
-    setHandler(
-      rejectSignal,
-      (raw) => {
-        this.offer('reject', raw, 'signal');
-      },
-      {
-        description: `Reject the candidate model; the run ends with ApprovalRejected. ${SIGNAL_HELP}`,
-      },
-    );
+    setHandler(approveSignal, (raw) => void this.offer('approve', raw, 'signal'), {
+      description: `Approve the candidate model for deployment. ${PAYLOAD_HELP}`,
+    });
+    setHandler(rejectSignal, (raw) => void this.offer('reject', raw, 'signal'), {
+      description: `Reject the candidate model; the run ends with ApprovalRejected. ${PAYLOAD_HELP}`,
+    });
+    const validator = (_raw: unknown) => {
+      if (!this.policy.required) {
+        throw ApplicationFailure.create({
+          type: 'ApprovalRefused',
+          message: 'wrong stage: this pipeline does not require approval (approval.required is false)',
+          nonRetryable: true,
+        });
+      }
+    };
+    const decide = (decision: Decision) => (raw: unknown) => {
+      const attempt = this.offer(decision, raw, 'update');
+      if (!attempt.accepted)
+        throw ApplicationFailure.create({ type: 'ApprovalRefused', message: attempt.reason, nonRetryable: true });
+      return attempt;
+    };
+    setHandler(approveUpdate, decide('approve'), {
+      validator,
+      description: `Approve and get the verdict at once. ${PAYLOAD_HELP}`,
+    });
+    setHandler(rejectUpdate, decide('reject'), {
+      validator,
+      description: `Reject and get the verdict at once. ${PAYLOAD_HELP}`,
+    });
   }
 
-  open(): void {
-    this.state = 'open';
+  /** The approvers allowed now: the escalation list once escalated. Empty means anyone. */
+  get allowed(): string[] {
+    const esc = this.policy.escalation;
+    return this.escalated && esc ? expandApprovers(esc.approvers, this.policy.groups) : this.firstApprovers;
   }
 
-  /**
-   * Checks one decision against the policy and records it. Returns the attempt, with `accepted` and the
-   * refusal `reason` when refused.
-   */
+  /** Checks one decision against the policy and records it. */
   offer(decision: Decision, raw: unknown, via: ApprovalAttempt['via']): ApprovalAttempt {
     const at = new Date().toISOString();
     const parsed = ApprovalPayloadSchema.safeParse(raw);
     const by = parsed.success ? parsed.data.by.toLowerCase() : byOf(raw);
     const comment = parsed.success ? parsed.data.comment : commentOf(raw);
     const attempt: ApprovalAttempt = { at, decision, by, comment, via, accepted: false };
-    attempt.reason = parsed.success ? this.refusal(decision, by as string) : malformed(raw, parsed.error.issues);
-    if (attempt.reason === undefined) {
+    const reason = parsed.success ? this.refusal(decision, by as string) : malformed(raw, parsed.error.issues);
+    if (reason === undefined) {
       attempt.accepted = true;
-      delete attempt.reason;
       const entry = { by: by as string, comment, at };
       if (decision === 'approve') this.approvals.set(entry.by, entry);
       else this.rejection = entry;
+    } else {
+      attempt.reason = reason;
     }
     this.attempts.push(attempt);
     return attempt;
   }
 
   private refusal(decision: Decision, by: string): string | undefined {
+    if (!this.policy.required) return 'wrong stage: this pipeline does not require approval';
     if (this.state === 'not-open')
       return 'wrong stage: the candidate is not registered yet, so there is nothing to decide on';
     if (this.state === 'closed') return 'wrong stage: the decision has already been made';
     if (this.policy.separationOfDuties && by === this.requestedBy.toLowerCase()) {
       return `separation of duties: ${by} requested this run and may not decide on it`;
     }
-    const allowed = this.policy.approvers.map((a) => a.toLowerCase());
-    if (allowed.length > 0 && !allowed.includes(by)) return `not an approver: ${by} is not in approval.approvers`;
+    const allowed = this.allowed;
+    if (allowed.length > 0 && !allowed.includes(by)) {
+      return `not an approver: ${by} is not in ${this.escalated ? 'approval.escalation.approvers' : 'approval.approvers'}`;
+    }
     if (decision === 'approve' && this.approvals.has(by))
       return `duplicate: ${by} has already approved; one person counts once`;
     return undefined;
   }
 
   private get decided(): boolean {
-    return this.rejection !== undefined || this.approvals.size >= this.policy.quorum;
+    if (this.rejection) return true;
+    if (!this.escalated) return this.approvals.size >= this.policy.quorum;
+    const allowed = this.allowed;
+    return (
+      [...this.approvals.keys()].filter((by) => allowed.length === 0 || allowed.includes(by)).length >=
+      this.escalated.quorum
+    );
   }
 
-  /** Waits for quorum, a rejection (which vetoes) or the timeout. */
-  async wait(): Promise<ApprovalRecord> {
-    this.open();
-    const inTime = await condition(() => this.decided, this.policy.timeout);
+  /** Waits for quorum, a reject (which vetoes), or the timeout; escalates once when the policy says so. */
+  async wait(remind?: () => Promise<void>): Promise<ApprovalRecord> {
+    this.state = 'open';
+    let inTime = await this.waitWithReminder(this.policy.timeout, remind);
+    const esc = this.policy.escalation;
+    if (!inTime && this.policy.onTimeout === 'escalate' && esc) {
+      this.escalated = {
+        at: new Date().toISOString(),
+        approvers: expandApprovers(esc.approvers, this.policy.groups),
+        quorum: esc.quorum,
+      };
+      inTime = await this.waitWithReminder(esc.timeout);
+    }
     this.state = 'closed';
-    const decision = !inTime ? 'timed-out' : this.rejection ? 'rejected' : 'approved';
-    return this.record(decision);
+    return this.record(!inTime ? 'timed-out' : this.rejection ? 'rejected' : 'approved');
+  }
+
+  private async waitWithReminder(timeoutMs: number, remind?: () => Promise<void>): Promise<boolean> {
+    this.deadline = new Date(Date.now() + timeoutMs).toISOString();
+    if (!remind) return condition(() => this.decided, timeoutMs);
+    const half = Math.floor(timeoutMs / 2);
+    if (await condition(() => this.decided, half)) return true;
+    this.remindedAt = new Date().toISOString();
+    await remind();
+    return condition(() => this.decided, timeoutMs - half);
   }
 
   record(decision: ApprovalRecord['decision']): ApprovalRecord {
@@ -106,10 +163,19 @@ export class ApprovalGate {
       decision,
       decidedAt: new Date().toISOString(),
       requestedBy: this.requestedBy,
+      policy: {
+        approvers: this.firstApprovers,
+        quorum: this.policy.quorum,
+        separationOfDuties: this.policy.separationOfDuties,
+        timeoutMs: this.policy.timeout,
+        onTimeout: this.policy.onTimeout,
+      },
       approvals: [...this.approvals.values()],
       attempts: [...this.attempts],
     };
     if (this.rejection) record.rejection = this.rejection;
+    if (this.escalated) record.escalated = this.escalated;
+    if (this.remindedAt) record.remindedAt = this.remindedAt;
     return record;
   }
 }
@@ -127,5 +193,5 @@ function commentOf(raw: unknown): string {
 function malformed(raw: unknown, issues: { path: PropertyKey[]; message: string }[]): string {
   const what = issues.map((i) => `${i.path.map(String).join('.') || 'payload'}: ${i.message}`).join('; ');
   const given = JSON.stringify(raw) ?? String(raw);
-  return `malformed payload (${what}); got ${given.slice(0, 200)}. ${SIGNAL_HELP}`;
+  return `malformed payload (${what}); got ${given.slice(0, 200)}. ${PAYLOAD_HELP}`;
 }

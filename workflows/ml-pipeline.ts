@@ -8,7 +8,10 @@ import {
   defineQuery,
   isCancellation,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
@@ -17,6 +20,7 @@ import type { PipelineResult, PipelineRunInput, PipelineStatus, StageState } fro
 import { stepActivityName, type StepContext } from '../sdk/define-step.js';
 import { isPipelineErrorCode, type PipelineErrorCode } from '../sdk/errors.js';
 import { ApprovalGate } from './approval.js';
+import { approvalDetails, SEARCH_ATTRIBUTE_KEYS, searchStage } from './visibility.js';
 
 /** The run's current state: stage, stage results, approval attempts. */
 export const statusQuery = defineQuery<PipelineStatus>('status');
@@ -71,9 +75,30 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
     steps: [],
   };
   const gate = new ApprovalGate(spec.approval, input.requestedBy);
-  status.approval.attempts = gate.attempts;
-  setHandler(statusQuery, () => status);
+  status.approval.approvers = gate.allowed;
+  setHandler(statusQuery, () => ({
+    ...status,
+    approval: {
+      ...status.approval,
+      approvers: gate.allowed,
+      attempts: gate.attempts,
+      deadline: gate.deadline,
+      escalated: gate.escalated,
+    },
+  }));
   gate.install();
+
+  /** Keeps the Web UI's search attributes current (only when the server has them registered). */
+  function publishStage(stage: PipelineStatus['stage']): void {
+    if (!input.searchAttributes) return;
+    upsertSearchAttributes([{ key: SEARCH_ATTRIBUTE_KEYS.stage, value: searchStage(stage) }]);
+  }
+  if (input.searchAttributes) {
+    upsertSearchAttributes([
+      { key: SEARCH_ATTRIBUTE_KEYS.pipeline, value: spec.name },
+      { key: SEARCH_ATTRIBUTE_KEYS.model, value: model },
+    ]);
+  }
 
   const train = proxyActivities<PipelineActivities>({
     startToCloseTimeout: spec.train.timeout,
@@ -90,6 +115,7 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
   async function stage<T>(name: Stage, run: () => Promise<T>): Promise<T> {
     status.stage = name;
     status.stages[name] = 'running';
+    publishStage(name);
     try {
       const out = await run();
       status.stages[name] = 'succeeded';
@@ -99,26 +125,34 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
       status.stages[name] = 'failed';
       status.stage = 'failed';
       status.error = describe(err);
+      publishStage('failed');
       throw err;
     }
   }
 
+  function stepContext(): StepContext {
+    return {
+      pipeline: status.pipeline,
+      model: status.model,
+      runKey: status.runKey,
+      snapshot: status.snapshot,
+      training: status.training,
+      gate: status.gate,
+      version: status.version,
+      deployment: status.deployment,
+    };
+  }
+
+  function callStep(step: string, stepInput: unknown): Promise<unknown> {
+    const run = (quick as unknown as Record<string, (input: unknown, ctx: StepContext) => Promise<unknown>>)[
+      stepActivityName(step)
+    ];
+    return run!(stepInput, stepContext());
+  }
+
   async function runSteps(after: Stage): Promise<void> {
     for (const call of spec.steps.filter((s) => s.after === after)) {
-      const context: StepContext = {
-        pipeline: status.pipeline,
-        model: status.model,
-        runKey: status.runKey,
-        snapshot: status.snapshot,
-        training: status.training,
-        gate: status.gate,
-        version: status.version,
-        deployment: status.deployment,
-      };
-      const run = (quick as unknown as Record<string, (input: unknown, ctx: StepContext) => Promise<unknown>>)[
-        stepActivityName(call.step)
-      ];
-      const output = await run!(call.input, context);
+      const output = await callStep(call.step, call.input);
       status.steps.push({ step: call.step, after, output });
     }
   }
@@ -164,6 +198,8 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
     }),
   );
   status.version = version;
+  if (input.searchAttributes)
+    upsertSearchAttributes([{ key: SEARCH_ATTRIBUTE_KEYS.modelVersion, value: version.version }]);
 
   const approval = await stage('approval', async () => {
     const record = spec.approval.required ? await waitForApproval() : gate.record('not-required');
@@ -187,8 +223,27 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
   });
 
   async function waitForApproval() {
-    status.approval.deadline = new Date(Date.now() + spec.approval.timeout).toISOString();
-    return gate.wait();
+    upsertMemo({
+      candidate: { model, version: version.version, metrics: training.metrics, gatePassed: gateReport.passed },
+    });
+    setCurrentDetails(approvalDetails(version, training, gateReport, gate.allowed, spec.approval.quorum));
+    const reminder = spec.approval.reminder;
+    const remind = reminder
+      ? async () => {
+          await callStep(reminder.step, {
+            workflowId: info.workflowId,
+            model,
+            version: version.version,
+            deadline: gate.deadline,
+            approvers: gate.allowed,
+          });
+        }
+      : undefined;
+    const record = await gate.wait(remind);
+    setCurrentDetails(
+      `**Decision:** ${record.decision} at ${record.decidedAt}\n\n${approvalDetails(version, training, gateReport, gate.allowed, spec.approval.quorum)}`,
+    );
+    return record;
   }
 
   let deployment: PipelineResult['deployment'];
@@ -203,6 +258,7 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
   }
 
   status.stage = 'done';
+  publishStage('done');
   return {
     pipeline: spec.name,
     model,

@@ -1,31 +1,82 @@
-/** The human approval stage: who may decide and how long a run waits. Sandbox-safe. */
+/** The human approval stage: who may decide, how many must agree, and what happens when nobody does. Sandbox-safe. */
 import { z } from 'zod';
 import { DurationSchema } from '../duration.js';
 
 const Email = z.email('must be an email address such as "ana@acme.com"');
+/** An approver: an email, or `group:<name>` naming an entry of `approval.groups`. */
+const ApproverSchema = z.union([Email, z.string().regex(/^group:[a-z][a-z0-9-]*$/)], {
+  error: 'must be an email ("ana@acme.com") or a group reference ("group:ml-leads")',
+});
+
+export const EscalationSchema = z.strictObject({
+  /** Who decides once the first timeout has passed (emails or groups). */
+  approvers: z.array(ApproverSchema).min(1, 'name at least one escalation approver'),
+  quorum: z.number().int().positive().default(1),
+  timeout: DurationSchema.prefault('1d'),
+});
 
 export const ApprovalPolicySchema = z
   .strictObject({
-    /** false skips the human gate (development pipelines); the decision is recorded as automatic. */
+    /** false skips the human gate (development pipelines); the decision is recorded as not required. */
     required: z.boolean().default(true),
-    /** Who may approve or reject; empty means anyone who names themselves in the payload. */
-    approvers: z.array(Email).default([]),
-    /** Distinct approvals needed. */
+    /** Who may approve or reject (emails or `group:<name>`); empty means anyone who names themselves. */
+    approvers: z.array(ApproverSchema).default([]),
+    /** Named lists of emails that `approvers` can reference as `group:<name>`. */
+    groups: z
+      .record(z.string().regex(/^[a-z][a-z0-9-]*$/, 'group names are lowercase, e.g. "ml-leads"'), z.array(Email))
+      .default({}),
+    /** Distinct people who must approve; one person counts once. Any accepted reject vetoes. */
     quorum: z.number().int().positive().default(1),
-    /** The run's requester may not approve their own model. */
+    /** The run's requester may not decide on their own model. */
     separationOfDuties: z.boolean().default(true),
     timeout: DurationSchema.prefault('7d'),
-    onTimeout: z.literal('reject').default('reject'),
+    /** `reject` ends the run with ApprovalTimedOut; `escalate` hands the decision once to `escalation`. */
+    onTimeout: z.enum(['reject', 'escalate']).default('reject'),
+    escalation: EscalationSchema.optional(),
+    /** A custom step (see defineStep) called once when half the timeout has passed without a decision. */
+    reminder: z.strictObject({ step: z.string().min(1) }).optional(),
   })
   .superRefine((policy, ctx) => {
-    if (policy.approvers.length > 0 && policy.quorum > policy.approvers.length) {
+    const checkGroups = (list: string[], path: string) =>
+      list.forEach((a, i) => {
+        if (a.startsWith('group:') && !(a.slice(6) in policy.groups)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [path, i],
+            message: `"${a}" names no group; define it under approval.groups`,
+          });
+        }
+      });
+    checkGroups(policy.approvers, 'approvers');
+    if (policy.escalation) checkGroups(policy.escalation.approvers, 'escalation');
+    const allowed = expandApprovers(policy.approvers, policy.groups);
+    if (allowed.length > 0 && policy.quorum > allowed.length) {
       ctx.addIssue({
         code: 'custom',
         path: ['quorum'],
-        message: `needs ${policy.quorum} approvals but only ${policy.approvers.length} approvers are allowed; lower quorum or add approvers`,
+        message: `needs ${policy.quorum} approvals but only ${allowed.length} approvers are allowed; lower quorum or add approvers`,
+      });
+    }
+    if (policy.onTimeout === 'escalate' && !policy.escalation) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['escalation'],
+        message: "is required when onTimeout is 'escalate': give { approvers: [...], timeout: '1d' }",
       });
     }
   });
+
+/** Expands `group:<name>` references into lowercase emails, without duplicates. */
+export function expandApprovers(
+  approvers: readonly string[],
+  groups: Readonly<Record<string, readonly string[]>>,
+): string[] {
+  const out = new Set<string>();
+  for (const a of approvers) {
+    for (const email of a.startsWith('group:') ? (groups[a.slice(6)] ?? []) : [a]) out.add(email.toLowerCase());
+  }
+  return [...out];
+}
 
 /** The one JSON argument of the `approve` / `reject` Signals and Updates. */
 export const ApprovalPayloadSchema = z.strictObject({

@@ -67,7 +67,8 @@ describe('approval outcomes', () => {
   it('an approval sent before the candidate is registered is refused as wrong stage', async () => {
     const run = await h.client.start(fixturePipeline({}, { sleep: 3 }), { requestedBy: 'ci@acme.com' });
     await waitForStage(h, run.workflowId, 'train');
-    await h.client.approve(run, { by: 'ana@acme.com', comment: 'early' });
+    const early = await h.client.approve(run, { by: 'ana@acme.com', comment: 'early' }).catch((e: unknown) => e);
+    expect(early).toMatchObject({ code: 'ApprovalRefused', message: expect.stringMatching(/^wrong stage: the candidate is not registered yet/) });
     const waiting = await waitForStage(h, run.workflowId, 'approval');
     expect(waiting.approval.attempts[0]).toMatchObject({ accepted: false, by: 'ana@acme.com' });
     expect(waiting.approval.attempts[0]!.reason).toMatch(/wrong stage/);

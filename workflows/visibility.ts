@@ -1,0 +1,44 @@
+/** What the Temporal Web UI shows of a run: search attributes to filter by, and the details panel. */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { GateReport, PipelineStatus, RegisteredVersion, TrainingResult } from '../sdk/run-types.js';
+
+/** Registered by `scripts/dev-server.ts` on the dev server, or `temporal-mlops setup-search-attributes` on a cluster. */
+export const SEARCH_ATTRIBUTE_KEYS = {
+  pipeline: defineSearchAttributeKey('MlopsPipeline', SearchAttributeType.KEYWORD),
+  model: defineSearchAttributeKey('MlopsModel', SearchAttributeType.KEYWORD),
+  stage: defineSearchAttributeKey('MlopsStage', SearchAttributeType.KEYWORD),
+  modelVersion: defineSearchAttributeKey('MlopsModelVersion', SearchAttributeType.INT),
+};
+
+/** The `MlopsStage` value: the stage name, with the approval wait spelled as what a person looks for. */
+export function searchStage(stage: PipelineStatus['stage']): string {
+  return stage === 'approval' ? 'awaiting-approval' : stage;
+}
+
+/** Markdown for the UI's details panel, next to the Send a Signal button. */
+export function approvalDetails(
+  version: RegisteredVersion,
+  training: TrainingResult,
+  gate: GateReport,
+  approvers: string[],
+  quorum: number,
+): string {
+  const metrics = Object.entries(training.metrics)
+    .map(([k, v]) => `| ${k} | ${Number(v.toFixed(6))} |`)
+    .join('\n');
+  const checks = gate.checks.map((c) => `- ${c.passed ? '✅' : '❌'} ${c.reason}`).join('\n');
+  return [
+    `## ${version.model} v${version.version} awaits approval`,
+    `Send the **approve** or **reject** signal with \`{"by": "you@company.com", "comment": "why"}\`.`,
+    `Needs ${quorum} approval(s)${approvers.length ? ` from: ${approvers.join(', ')}` : ''}.`,
+    '',
+    '| metric | value |',
+    '|---|---|',
+    metrics,
+    '',
+    '**Gate**',
+    checks,
+    '',
+    `Registry: ${version.manifestUri}`,
+  ].join('\n');
+}
