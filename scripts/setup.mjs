@@ -58,3 +58,14 @@ export function ensureTemporalCli() {
   step('Checking the Temporal CLI (built once from Go modules, cached by version)');
   sh(process.execPath, ['--import', 'tsx', 'scripts/ensure-tools.ts']);
 }
+
+/** Debian's Chromium for the browser tests (Playwright drives it; nothing is downloaded at run time). */
+export function ensureChromium() {
+  const browser = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (existsSync(browser)) return;
+  step('Installing Debian chromium for the Web UI browser tests');
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
+  const run = (args) => (sudo.length ? sh('sudo', args) : sh(args[0], args.slice(1)));
+  run(['apt-get', 'update', '-q']);
+  run(['apt-get', 'install', '-y', '-q', '--no-install-recommends', 'chromium']);
+}

@@ -68,7 +68,10 @@ describe('approval outcomes', () => {
     const run = await h.client.start(fixturePipeline({}, { sleep: 3 }), { requestedBy: 'ci@acme.com' });
     await waitForStage(h, run.workflowId, 'train');
     const early = await h.client.approve(run, { by: 'ana@acme.com', comment: 'early' }).catch((e: unknown) => e);
-    expect(early).toMatchObject({ code: 'ApprovalRefused', message: expect.stringMatching(/^wrong stage: the candidate is not registered yet/) });
+    expect(early).toMatchObject({
+      code: 'ApprovalRefused',
+      message: expect.stringMatching(/^wrong stage: the candidate is not registered yet/),
+    });
     const waiting = await waitForStage(h, run.workflowId, 'approval');
     expect(waiting.approval.attempts[0]).toMatchObject({ accepted: false, by: 'ana@acme.com' });
     expect(waiting.approval.attempts[0]!.reason).toMatch(/wrong stage/);
