@@ -5,7 +5,7 @@ export default defineConfig({
     pool: 'forks',
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
-    setupFiles: ['test/helpers/quiet-runtime.ts'],
+    setupFiles: ['test/helpers/test-env.ts'],
     testTimeout: 120_000,
     hookTimeout: 180_000,
     // Two cores: integration files each run a worker; more than two at once only thrash.

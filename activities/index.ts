@@ -106,10 +106,11 @@ export function createActivities(options: ActivityOptions = {}) {
       await recordApproval(storeFor(input.store), input.version, input.record);
     },
 
-    /** Serves the model, checks it, records the deployment. */
-    async deployModel(input: DeployInput): Promise<Deployment> {
+    /** Serves the model, checks it, records the deployment and moves `champion` to it. */
+    async deployModel(input: DeployInput & { requestedBy: string }): Promise<Deployment> {
       const deployment = await deployLocal(home, input);
-      await recordDeployment(storeFor(input.store), input.version, deployment);
+      const workflowId = Context.current().info.workflowExecution?.workflowId ?? 'unknown';
+      await recordDeployment(storeFor(input.store), input.version, deployment, workflowId, input.requestedBy);
       return deployment;
     },
   };
@@ -118,4 +119,5 @@ export function createActivities(options: ActivityOptions = {}) {
 export type PipelineActivities = ReturnType<typeof createActivities>;
 export { openObjectStore, FileObjectStore, type ObjectStore } from './object-store.js';
 export { readManifest, listVersions, type Manifest } from './registry.js';
+export { getAlias, moveAlias, deploymentLog, liveAt, rollback, type DeploymentLogEntry } from './aliases.js';
 export { stopLocalServer } from './deploy-local.js';

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { GcsObjectStore } from './gcs-object-store.js';
 
 /** A stored object's bytes and its generation (changes on every write). */
 export interface StoredObject {
@@ -164,14 +165,12 @@ function generationOf(data: Buffer): string {
   return sha256Hex(data).slice(0, 32);
 }
 
-/** Opens the store named by a URI: `file:///abs/dir` or a plain directory path. */
+/** Opens the store named by a URI: `gs://bucket/prefix`, `file:///abs/dir` or a plain directory path. */
 export function openObjectStore(uri: string): ObjectStore {
   if (uri.startsWith('file://')) return new FileObjectStore(fileURLToPath(uri));
-  if (uri.startsWith('gs://')) {
-    throw new Error(`Object store ${uri}: gs:// stores are not available yet in this release; use a file:// store`);
-  }
+  if (uri.startsWith('gs://')) return new GcsObjectStore(uri);
   if (/^[a-z][a-z0-9+.-]*:\/\//.test(uri))
-    throw new Error(`Object store ${uri}: unsupported scheme; use file:// (or gs:// when available)`);
+    throw new Error(`Object store ${uri}: unsupported scheme; use gs:// or file://`);
   return new FileObjectStore(path.resolve(uri));
 }
 

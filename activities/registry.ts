@@ -6,7 +6,8 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Context } from '@temporalio/activity';
+import { activityContext } from './context.js';
+import { fnv1a64 } from '../sdk/ids.js';
 import type {
   ApprovalRecord,
   DataSnapshot,
@@ -16,6 +17,8 @@ import type {
   TrainingResult,
   Trigger,
 } from '../sdk/run-types.js';
+import { z } from 'zod';
+import { getAlias, moveAlias } from './aliases.js';
 import { getJson, PreconditionFailedError, updateJson, type ObjectStore } from './object-store.js';
 import { localPathOf } from './train-local.js';
 
@@ -76,27 +79,45 @@ export async function listVersions(store: ObjectStore, model: string): Promise<n
   return [...numbers].sort((a, b) => a - b);
 }
 
-/** Claims the next version for this run, or returns the one it claimed on an earlier attempt. */
-async function claimVersion(store: ObjectStore, model: string, lineage: Lineage): Promise<number> {
-  const existing = await listVersions(store, model);
-  for (const n of existing.slice(-20).reverse()) {
+const runIndexKey = (model: string, lineage: Lineage) =>
+  `models/${model}/runs/${fnv1a64(`${lineage.workflowId}\u0000${lineage.runId}`)}.json`;
+
+/** The version this run claimed on an earlier attempt, from the run index or (after a crash) the claims. */
+async function findClaim(store: ObjectStore, model: string, lineage: Lineage): Promise<number | undefined> {
+  const indexed = await getJson<{ version: number }>(store, runIndexKey(model, lineage));
+  if (indexed) return indexed.value.version;
+  for (const n of (await listVersions(store, model)).reverse()) {
     const claim = await getJson<{ workflowId: string; runId: string }>(store, versionKey(model, n, 'claim.json'));
     if (claim?.value.workflowId === lineage.workflowId && claim.value.runId === lineage.runId) return n;
   }
-  let next = (existing.at(-1) ?? 0) + 1;
+  return undefined;
+}
+
+/** Claims the next version for this run with a create-only write, or returns the one it claimed before. */
+async function claimVersion(store: ObjectStore, model: string, lineage: Lineage): Promise<number> {
+  const earlier = await findClaim(store, model, lineage);
+  if (earlier !== undefined) return earlier;
+  let next = ((await listVersions(store, model)).at(-1) ?? 0) + 1;
+  const claim = JSON.stringify({
+    workflowId: lineage.workflowId,
+    runId: lineage.runId,
+    claimedAt: new Date().toISOString(),
+  });
   for (;;) {
     try {
-      await store.put(
-        versionKey(model, next, 'claim.json'),
-        JSON.stringify({ workflowId: lineage.workflowId, runId: lineage.runId, claimedAt: new Date().toISOString() }),
-        { ifGeneration: 'absent' },
-      );
-      return next;
+      await store.put(versionKey(model, next, 'claim.json'), claim, { ifGeneration: 'absent' });
+      break;
     } catch (err) {
       if (!(err instanceof PreconditionFailedError)) throw err;
       next++;
     }
   }
+  await store
+    .put(runIndexKey(model, lineage), JSON.stringify({ version: next }), { ifGeneration: 'absent' })
+    .catch((err) => {
+      if (!(err instanceof PreconditionFailedError)) throw err;
+    });
+  return next;
 }
 
 async function listFiles(dir: string): Promise<string[]> {
@@ -126,7 +147,7 @@ export async function registerModel(store: ObjectStore, input: RegisterInput): P
     const key = versionKey(model, version, `artifacts/${rel.split(path.sep).join('/')}`);
     const { sha256, bytes } = await store.putFile(key, path.join(modelDir, rel));
     artifacts.push({ path: rel, uri: store.uri(key), sha256, bytes });
-    Context.current().heartbeat({ uploaded: artifacts.length });
+    activityContext()?.heartbeat({ uploaded: artifacts.length });
   }
   const manifest: Manifest = {
     schema: 'temporal-mlops/manifest@1',
@@ -143,18 +164,40 @@ export async function registerModel(store: ObjectStore, input: RegisterInput): P
   await store.put(manifestKey, JSON.stringify(manifest, null, 2), { ifGeneration: 'absent' }).catch((err) => {
     if (!(err instanceof PreconditionFailedError)) throw err;
   });
-  Context.current().log.info(`register: ${model} v${version} at ${result.uri} (${artifacts.length} artifacts)`);
+  activityContext()?.log.info(`register: ${model} v${version} at ${result.uri} (${artifacts.length} artifacts)`);
   return result;
 }
 
-/** Reads a version's manifest; a missing or foreign one is an error naming the object. */
+/** The parts of a manifest a reader relies on; anything else in the object is kept as is. */
+const ManifestSchema = z.looseObject({
+  schema: z.literal('temporal-mlops/manifest@1'),
+  model: z.string(),
+  version: z.number().int().positive(),
+  createdAt: z.string(),
+  status: z.enum(['pending-approval', 'approved', 'rejected', 'timed-out']),
+  lineage: z.looseObject({
+    workflowId: z.string(),
+    snapshot: z.looseObject({ uri: z.string(), sha256: z.string() }),
+    training: z.looseObject({ jobKey: z.string() }),
+  }),
+  metrics: z.record(z.string(), z.number()),
+  artifacts: z.array(z.object({ path: z.string(), uri: z.string(), sha256: z.string(), bytes: z.number() })),
+  deployments: z.array(z.unknown()),
+});
+
+/** Reads a version's manifest; a missing, corrupt or foreign one is an error naming the object. */
 export async function readManifest(store: ObjectStore, model: string, version: number): Promise<Manifest> {
   const key = versionKey(model, version, 'manifest.json');
-  const found = await getJson<Manifest>(store, key);
+  const found = await getJson<unknown>(store, key);
   if (!found) throw new Error(`No manifest at ${store.uri(key)}: ${model} v${version} is not registered`);
-  if (found.value.schema !== 'temporal-mlops/manifest@1')
-    throw new Error(`${store.uri(key)} is not a temporal-mlops manifest`);
-  return found.value;
+  const parsed = ManifestSchema.safeParse(found.value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(
+      `${store.uri(key)} is not a valid temporal-mlops manifest (${issue?.path.join('.') || 'root'}: ${issue?.message}); was it written by another tool, or corrupted?`,
+    );
+  }
+  return found.value as Manifest;
 }
 
 function updateManifest(
@@ -182,21 +225,28 @@ export async function recordApproval(
   });
 }
 
-/** Appends a deployment to the model's deployment log and to the version's manifest. */
+/**
+ * Records a deployment in the version's manifest and moves the `champion` alias to it (one deployment log
+ * entry). Idempotent for a retried activity of the same run.
+ */
 export async function recordDeployment(
   store: ObjectStore,
   version: RegisteredVersion,
   deployment: Deployment,
+  workflowId: string,
+  by: string,
 ): Promise<void> {
-  const stamp = deployment.deployedAt.replace(/[:.]/g, '-');
-  await store
-    .put(`models/${version.model}/deployments/${stamp}-v${version.version}.json`, JSON.stringify(deployment, null, 2), {
-      ifGeneration: 'absent',
-    })
-    .catch((err) => {
-      if (!(err instanceof PreconditionFailedError)) throw err; // a retry of the same deployment
-    });
   await updateManifest(store, version, (m) => {
     if (!m.deployments.some((d) => d.deployedAt === deployment.deployedAt)) m.deployments.push(deployment);
+  });
+  const champion = await getAlias(store, version.model, 'champion');
+  if (champion?.version === version.version) return;
+  await moveAlias(store, version.model, 'champion', {
+    action: 'deploy',
+    to: version.version,
+    by,
+    reason: `deployed by ${workflowId}`,
+    endpoint: deployment.predictUrl,
+    workflowId,
   });
 }

@@ -250,7 +250,7 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
   if (spec.deploy) {
     const deploySpec = spec.deploy;
     deployment = await stage('deploy', () =>
-      deploy({ version, deploy: deploySpec, snapshot, store: spec.register.store }),
+      deploy({ version, deploy: deploySpec, snapshot, store: spec.register.store, requestedBy: input.requestedBy }),
     );
     status.deployment = deployment;
   } else {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { ensureServer, type DevServer } from '../../scripts/dev-server.js';
+import { startFakeGcs, type FakeGcs } from '../../scripts/fake-gcs.js';
 import { workflowsPath } from '../../workers/index.js';
 
 declare module 'vitest' {
@@ -15,24 +16,31 @@ declare module 'vitest' {
     temporalAddress: string;
     temporalUiUrl: string;
     workflowBundlePath: string;
+    gcsEndpoint: string;
   }
 }
 
 let server: DevServer | undefined;
+let gcs: FakeGcs | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mlops-suite-'));
-  server = await ensureServer({ dbFile: path.join(dir, 'temporal.db'), log: (l) => console.log(l) });
+  [server, gcs] = await Promise.all([
+    ensureServer({ dbFile: path.join(dir, 'temporal.db'), log: (l) => console.log(l) }),
+    startFakeGcs(),
+  ]);
   const bundle = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietLogger });
   const bundlePath = path.join(dir, 'workflow-bundle.js');
   await fs.writeFile(bundlePath, bundle.code);
   project.provide('temporalAddress', server.address);
   project.provide('temporalUiUrl', server.uiUrl ?? '');
   project.provide('workflowBundlePath', bundlePath);
+  project.provide('gcsEndpoint', gcs.endpoint);
 }
 
 export async function teardown(): Promise<void> {
   await server?.stop();
+  await gcs?.stop();
 }
 
 const noop = () => undefined;

@@ -10,7 +10,9 @@ import { eventually, FIXTURES, startHarness, type Harness } from '../helpers/har
 const RUNS = 200;
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness('pending-scale', { worker: { maxConcurrentActivityTaskExecutions: 50, maxConcurrentWorkflowTaskExecutions: 50 } });
+  h = await startHarness('pending-scale', {
+    worker: { maxConcurrentActivityTaskExecutions: 50, maxConcurrentWorkflowTaskExecutions: 50 },
+  });
 });
 afterAll(async () => {
   await h?.stop();
@@ -20,19 +22,31 @@ describe('pending at scale', () => {
   it(`lists ${RUNS} waiting runs in under 2 s`, { timeout: 300_000 }, async () => {
     const pipeline = definePipeline({
       name: 'pending-scale',
-      ingest: { source: path.join(FIXTURES, 'iris-mini.csv'), columns: { sepal_length: { type: 'number' } }, allowExtraColumns: true },
+      ingest: {
+        source: path.join(FIXTURES, 'iris-mini.csv'),
+        columns: { sepal_length: { type: 'number' } },
+        allowExtraColumns: true,
+      },
       train: { backend: local({ command: ['sh', '-c', 'echo \'{"auc": 0.91}\' > "$AIP_MODEL_DIR/metrics.json"'] }) },
       gate: { metrics: { auc: { min: 0.5 } } },
       approval: { approvers: ['ana@acme.com'], timeout: '1h' },
     });
     const runs = [];
     for (let i = 0; i < RUNS; i += 20) {
-      runs.push(...(await Promise.all(Array.from({ length: 20 }, () => h.client.start(pipeline, { requestedBy: 'ci@acme.com' })))));
+      runs.push(
+        ...(await Promise.all(
+          Array.from({ length: 20 }, () => h.client.start(pipeline, { requestedBy: 'ci@acme.com' })),
+        )),
+      );
     }
-    await eventually(async () => {
-      const pending = await h.client.pending({ pipeline: 'pending-scale' });
-      return pending.length === RUNS ? pending : undefined;
-    }, 240_000, `${RUNS} runs awaiting approval`);
+    await eventually(
+      async () => {
+        const pending = await h.client.pending({ pipeline: 'pending-scale' });
+        return pending.length === RUNS ? pending : undefined;
+      },
+      240_000,
+      `${RUNS} runs awaiting approval`,
+    );
 
     const timings: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -47,7 +61,14 @@ describe('pending at scale', () => {
     expect(best).toBeLessThan(2000);
 
     const cliStarted = performance.now();
-    const { stdout } = await promisify(execFile)(process.execPath, ['bin/temporal-mlops.js', 'pending', '--pipeline', 'pending-scale', '--address', inject('temporalAddress')]);
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      'bin/temporal-mlops.js',
+      'pending',
+      '--pipeline',
+      'pending-scale',
+      '--address',
+      inject('temporalAddress'),
+    ]);
     const cliMs = performance.now() - cliStarted;
     console.log(`CLI pending (process start included): ${cliMs.toFixed(0)} ms; ${stdout.trim().split('\n').at(-1)}`);
     expect(stdout).toContain(`${RUNS} run(s) awaiting approval`);
