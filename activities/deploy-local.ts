@@ -10,7 +10,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { DataSnapshot, Deployment, RegisteredVersion } from '../sdk/run-types.js';
 import type { DeploySpec } from '../sdk/spec/pipeline.js';
 import { isOurProcess, readExitCode, readPid, startDetached, stopProcessGroup, tailLines } from './local-process.js';
-import { localPathOf } from './train-local.js';
+import type { ObjectStore } from './object-store.js';
 
 export interface DeployInput {
   version: RegisteredVersion;
@@ -55,8 +55,28 @@ async function readLive(file: string): Promise<LiveServer | undefined> {
   }
 }
 
+/** A local directory with the version's artifacts: the registry's own when it is on disk, else a download. */
+async function localArtifacts(store: ObjectStore, version: RegisteredVersion, serverDir: string): Promise<string> {
+  const prefix = `models/${version.model}/versions/${version.version}/artifacts/`;
+  const onDisk = store.localPath(prefix.slice(0, -1));
+  if (onDisk) return onDisk;
+  const dir = path.join(serverDir, 'artifacts');
+  for (const key of await store.list(prefix)) {
+    const obj = await store.get(key);
+    if (!obj) throw new Error(`${store.uri(key)} vanished while downloading ${version.model} v${version.version}`);
+    const file = path.join(dir, key.slice(prefix.length));
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(file, obj.data);
+  }
+  return dir;
+}
+
 /** Starts (or, on a retry, finds) the version's server and returns its endpoint. */
-async function ensureServer(home: string, input: DeployInput): Promise<{ pid: number; dir: string; endpoint: string }> {
+async function ensureServer(
+  home: string,
+  input: DeployInput,
+  store: ObjectStore,
+): Promise<{ pid: number; dir: string; endpoint: string }> {
   const target = input.deploy.target;
   const { model, version } = input.version;
   const dir = path.join(home, 'serving', model, `v${version}`);
@@ -72,7 +92,7 @@ async function ensureServer(home: string, input: DeployInput): Promise<{ pid: nu
   const port = target.port || (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
   await fs.writeFile(endpointFile, endpoint);
-  const artifacts = localPathOf(input.version.uri) + 'artifacts';
+  const artifacts = await localArtifacts(store, input.version, dir);
   const passed = Object.fromEntries(
     target.passEnv.flatMap((n) => (process.env[n] !== undefined ? [[n, process.env[n]]] : [])),
   );
@@ -154,9 +174,9 @@ async function smoke(endpoint: string, input: DeployInput): Promise<Deployment['
 }
 
 /** The deploy activity for the `local` target. Returns the deployment; recording it is the caller's part. */
-export async function deployLocal(home: string, input: DeployInput): Promise<Deployment> {
+export async function deployLocal(home: string, input: DeployInput, store: ObjectStore): Promise<Deployment> {
   const { model, version } = input.version;
-  const server = await ensureServer(home, input);
+  const server = await ensureServer(home, input, store);
   await waitHealthy(server, input);
   const smokeResult = await smoke(server.endpoint, input);
 

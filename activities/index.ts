@@ -2,6 +2,7 @@
  * The pipeline's activities, bound to a worker's configuration. The workflow imports only the type
  * `PipelineActivities`; the worker registers the object this returns.
  */
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -16,8 +17,9 @@ import type {
   TrainingResult,
 } from '../sdk/run-types.js';
 import type { GateSpec, TrainSpec } from '../sdk/spec/pipeline.js';
+import { compareWithChampion } from './champion-gate.js';
 import { deployLocal, type DeployInput } from './deploy-local.js';
-import { ingestData, type IngestInput } from './ingest.js';
+import { ingestData, readSource, type IngestInput } from './ingest.js';
 import { openObjectStore, type ObjectStore } from './object-store.js';
 import { recordApproval, recordDeployment, registerModel, type RegisterInput } from './registry.js';
 import { localPathOf, trainLocal } from './train-local.js';
@@ -35,6 +37,22 @@ export interface TrainInput {
   train: TrainSpec;
   params: Record<string, string | number | boolean>;
   snapshot: DataSnapshot;
+}
+
+/** Copies a gs:// snapshot next to the job once, so a local training process can read a plain file. */
+async function stageSnapshot(uri: string, file: string): Promise<string> {
+  if (
+    await fs.stat(file).then(
+      () => true,
+      () => false,
+    )
+  )
+    return file;
+  const { data } = await readSource(uri);
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.writeFile(`${file}.tmp`, data);
+  await fs.rename(`${file}.tmp`, file);
+  return file;
 }
 
 /** Resolves the defaults: `$MLOPS_HOME` or `./.mlops`, and a `file://` store inside it. */
@@ -76,7 +94,9 @@ export function createActivities(options: ActivityOptions = {}) {
           'BackendNotAvailable',
         );
       }
-      const dataPath = input.snapshot.uri.startsWith('file://') ? localPathOf(input.snapshot.uri) : undefined;
+      const dataPath = input.snapshot.uri.startsWith('file://')
+        ? localPathOf(input.snapshot.uri)
+        : await stageSnapshot(input.snapshot.uri, path.join(home, 'jobs', `${jobKey}.data.csv`));
       return trainLocal({
         home,
         jobKey,
@@ -91,9 +111,24 @@ export function createActivities(options: ActivityOptions = {}) {
       });
     },
 
-    /** Metric thresholds. */
-    async evaluateGate(input: { gate: GateSpec; metrics: Record<string, number> }): Promise<GateReport> {
-      return evaluate(input.gate, input.metrics);
+    /** Metric thresholds, and the champion/challenger comparison when the gate asks for one. */
+    async evaluateGate(input: {
+      gate: GateSpec;
+      metrics: Record<string, number>;
+      model?: string;
+      store?: string;
+      snapshot?: DataSnapshot;
+    }): Promise<GateReport> {
+      const report = evaluate(input.gate, input.metrics);
+      if (!input.gate.champion || !input.model || !input.snapshot) return report;
+      const champion = await compareWithChampion(
+        storeFor(input.store),
+        input.model,
+        input.gate.champion,
+        input.metrics,
+        input.snapshot,
+      );
+      return { ...report, passed: report.passed && champion.passed, champion };
     },
 
     /** Artifacts + lineage manifest in the registry. */
@@ -108,7 +143,7 @@ export function createActivities(options: ActivityOptions = {}) {
 
     /** Serves the model, checks it, records the deployment and moves `champion` to it. */
     async deployModel(input: DeployInput & { requestedBy: string }): Promise<Deployment> {
-      const deployment = await deployLocal(home, input);
+      const deployment = await deployLocal(home, input, storeFor(input.store));
       const workflowId = Context.current().info.workflowExecution?.workflowId ?? 'unknown';
       await recordDeployment(storeFor(input.store), input.version, deployment, workflowId, input.requestedBy);
       return deployment;

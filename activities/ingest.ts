@@ -9,6 +9,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ColumnSpec, IngestSpec } from '../sdk/spec/ingest.js';
 import type { ColumnProfile, DataProblem, DataSnapshot } from '../sdk/run-types.js';
 import { parseCsv } from './csv.js';
+import { GcsObjectStore } from './gcs-object-store.js';
 import { sha256Hex, type ObjectStore } from './object-store.js';
 
 export interface IngestInput {
@@ -159,29 +160,39 @@ function numericSummary(values: number[]): Pick<ColumnProfile, 'min' | 'max' | '
   return { min, max, mean, std: Math.sqrt(sq / values.length) };
 }
 
-/** Resolves a local source (file:// URI or path) to a path. */
-export function sourcePath(source: string): string {
-  if (source.startsWith('file://')) return fileURLToPath(source);
+/** Reads the source bytes: a `gs://bucket/object`, a `file://` URI or a local path. */
+export async function readSource(source: string): Promise<{ data: Buffer; label: string }> {
   if (source.startsWith('gs://')) {
-    throw ApplicationFailure.nonRetryable(
-      `ingest.source ${source}: gs:// sources are not available yet in this release; copy the data locally or use a file:// URI`,
-      'BackendNotAvailable',
-    );
+    const m = /^gs:\/\/([^/]+)\/(.+)$/.exec(source);
+    if (!m)
+      throw ApplicationFailure.nonRetryable(
+        `ingest.source ${source} must name an object: gs://bucket/path/data.csv`,
+        'InvalidSpec',
+      );
+    const store = new GcsObjectStore(`gs://${m[1]}`);
+    const found = await store.get(m[2]!);
+    if (!found) throw notFound(source);
+    return { data: found.data, label: source };
   }
-  return path.resolve(source);
+  const file = source.startsWith('file://') ? fileURLToPath(source) : path.resolve(source);
+  try {
+    return { data: await fs.readFile(file), label: file };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(file);
+    throw err;
+  }
+}
+
+function notFound(what: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(`ingest.source ${what} does not exist`, 'DataValidationFailed', {
+    problems: [{ kind: 'parse', message: `not found: ${what}` }],
+  });
 }
 
 /** The ingest activity. */
 export async function ingestData(store: ObjectStore, input: IngestInput): Promise<DataSnapshot> {
   const log = Context.current().log;
-  const file = sourcePath(input.ingest.source);
-  const data = await fs.readFile(file).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT')
-      throw ApplicationFailure.nonRetryable(`ingest.source ${file} does not exist`, 'DataValidationFailed', {
-        problems: [{ kind: 'parse', message: `file not found: ${file}` }],
-      });
-    throw err;
-  });
+  const { data, label: file } = await readSource(input.ingest.source);
   const sha256 = sha256Hex(data);
   log.info(`ingest: read ${data.length} bytes from ${file} (sha256 ${sha256.slice(0, 12)})`);
 

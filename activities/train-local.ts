@@ -3,7 +3,9 @@
  * deterministic (workflow id + activity id), so a retried or restarted activity finds the directory, sees the
  * process still running and reattaches to it instead of starting a second one.
  */
+import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ApplicationFailure, Context, CancelledFailure } from '@temporalio/activity';
@@ -35,6 +37,7 @@ interface Claim {
   claimedAt: string;
 }
 
+const run = promisify(execFile);
 const POLL_MS = 1000;
 const LAUNCH_GRACE_MS = 15_000;
 
@@ -217,7 +220,9 @@ async function finish(
     );
   }
   const metrics = await readMetrics(paths.modelDir);
+  const code = { command: job.backend.command, ...(await gitVersion(path.resolve(job.backend.cwd ?? '.'))) };
   return {
+    code,
     jobKey: job.jobKey,
     backend: 'local',
     metrics,
@@ -226,6 +231,19 @@ async function finish(
     finishedAt: new Date().toISOString(),
     reattached,
   };
+}
+
+/** The git commit (and whether the tree has uncommitted changes) of `dir`, when it is inside a checkout. */
+async function gitVersion(dir: string): Promise<{ gitCommit?: string; gitDirty?: boolean }> {
+  try {
+    const { stdout: commit } = await run('git', ['-C', dir, 'rev-parse', 'HEAD'], { timeout: 5000 });
+    const { stdout: changes } = await run('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no', '.'], {
+      timeout: 5000,
+    });
+    return { gitCommit: commit.trim(), gitDirty: changes.trim().length > 0 };
+  } catch {
+    return {};
+  }
 }
 
 /** Local path of a `file://` URI (or the path itself). */

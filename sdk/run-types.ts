@@ -64,6 +64,8 @@ export interface TrainingResult {
   finishedAt: string;
   /** True when this attempt found the job already running and attached to it. */
   reattached: boolean;
+  /** What code trained the model: the command, and the git commit of its directory when it is a checkout. */
+  code?: { command: string[]; gitCommit?: string; gitDirty?: boolean; image?: string };
 }
 
 export interface GateCheck {
@@ -75,9 +77,33 @@ export interface GateCheck {
   reason: string;
 }
 
+/** One metric of the champion/challenger comparison, both sides shown. */
+export interface ChampionCheck {
+  metric: string;
+  candidate: number | null;
+  champion: number | null;
+  delta: number | null;
+  minDelta: number;
+  higherIsBetter: boolean;
+  passed: boolean;
+  reason: string;
+}
+
+export interface ChampionComparison {
+  alias: string;
+  /** The champion's version, or null when there is none yet (the first model passes). */
+  version: number | null;
+  /** Where the champion's numbers come from. */
+  basis: 'no-champion' | 'same-snapshot' | 're-evaluated' | 'different-snapshot';
+  passed: boolean;
+  checks: ChampionCheck[];
+  reason: string;
+}
+
 export interface GateReport {
   passed: boolean;
   checks: GateCheck[];
+  champion?: ChampionComparison;
 }
 
 export interface RegisteredVersion {

@@ -169,10 +169,17 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
   status.training = training;
 
   const gateReport = await stage('gate', async () => {
-    const report = await quick.evaluateGate({ gate: spec.gate, metrics: training.metrics });
+    const report = await quick.evaluateGate({
+      gate: spec.gate,
+      metrics: training.metrics,
+      model,
+      store: spec.register.store,
+      snapshot,
+    });
     status.gate = report;
     if (!report.passed) {
       const failed = report.checks.filter((c) => !c.passed).map((c) => c.reason);
+      if (report.champion && !report.champion.passed) failed.push(report.champion.reason);
       fail('GateFailed', `The validation gate failed: ${failed.join('; ')}`, report);
     }
     return report;

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { DurationSchema } from '../duration.js';
 import { ApprovalPolicySchema } from './approval.js';
 import { TrainingBackendSchema } from './backends.js';
-import { ParamsSchema, SlugSchema } from './common.js';
+import { CommandSchema, ParamsSchema, SlugSchema } from './common.js';
 import { DeployTargetSchema } from './deploy.js';
 import { IngestSpecSchema } from './ingest.js';
 
@@ -28,12 +28,37 @@ export const MetricThresholdSchema = z
   .strictObject({ min: z.number().optional(), max: z.number().optional() })
   .refine((t) => t.min !== undefined || t.max !== undefined, 'give min, max or both');
 
-export const GateSpecSchema = z.strictObject({
-  /** Every named metric must be present in metrics.json and inside its bounds. */
+/** Champion/challenger: the candidate must beat the model behind an alias on named metrics, on the same data. */
+export const ChampionGateSchema = z.strictObject({
+  alias: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]*$/)
+    .default('champion'),
+  /** Per metric: the candidate must be better by at least `minDelta` (`higherIsBetter: false` for losses). */
   metrics: z
-    .record(z.string().min(1), MetricThresholdSchema)
-    .refine((m) => Object.keys(m).length > 0, 'name at least one metric, e.g. { auc: { min: 0.8 } }'),
+    .record(
+      z.string().min(1),
+      z.strictObject({ minDelta: z.number().default(0), higherIsBetter: z.boolean().default(true) }),
+    )
+    .refine((m) => Object.keys(m).length > 0, 'name at least one metric to compare, e.g. { auc: { minDelta: 0.005 } }'),
+  /**
+   * Re-evaluates the champion on the candidate's snapshot when the two were trained on different data:
+   * runs with AIP_MODEL_DIR = the champion's artifacts, MLOPS_DATA_PATH = the snapshot, and writes a metrics
+   * JSON object to $MLOPS_EVAL_OUTPUT. Without it, differing snapshots fail the gate (fail closed).
+   */
+  evaluate: z.strictObject({ command: CommandSchema, cwd: z.string().optional() }).optional(),
 });
+
+export const GateSpecSchema = z
+  .strictObject({
+    /** Every named metric must be present in metrics.json and inside its bounds. */
+    metrics: z.record(z.string().min(1), MetricThresholdSchema).default({}),
+    champion: ChampionGateSchema.optional(),
+  })
+  .refine(
+    (g) => Object.keys(g.metrics).length > 0 || g.champion,
+    'give metric thresholds (metrics: { auc: { min: 0.8 } }), a champion comparison, or both',
+  );
 
 export const RegisterSpecSchema = z.strictObject({
   /** Object store holding the registry: `file:///abs/dir` (default: the worker's store). */
