@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentLog, openObjectStore, readManifest, stopLocalServer } from '../../activities/index.js';
-import { PipelineError } from '../../sdk/errors.js';
+import type { PipelineError } from '../../sdk/errors.js';
 import type { ChampionComparison, GateReport } from '../../sdk/run-types.js';
 import type { PipelineConfig } from '../../sdk/spec/pipeline.js';
 import { FIXTURES, fixturePipeline, startHarness, waitForStage, type Harness } from '../helpers/harness.js';
