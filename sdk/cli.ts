@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openObjectStore } from '../activities/object-store.js';
 import { readManifest } from '../activities/registry.js';
+import { MODELS_USAGE, modelsCommand } from './cli-models.js';
 import { PipelineClient } from './client.js';
 import { formatDuration } from './duration.js';
 import { PipelineError } from './errors.js';
@@ -19,6 +20,7 @@ const USAGE = `Usage:
   temporal-mlops reject <workflowId> --by EMAIL [--comment TEXT]    reject a waiting candidate (exit 1 if refused)
   temporal-mlops decision <model>@<version> [--store URI]           the decision record kept in the registry
   temporal-mlops setup-search-attributes                            register Mlops* search attributes (once per cluster)
+${MODELS_USAGE}
 Options: --address HOST:PORT (or $TEMPORAL_ADDRESS), --namespace NS (or $TEMPORAL_NAMESPACE), --json
          --store URI (or $MLOPS_STORE; default file://$MLOPS_HOME/store, MLOPS_HOME defaulting to ./.mlops)`;
 
@@ -109,6 +111,8 @@ async function main(argv: string[]): Promise<number> {
       comment: { type: 'string', default: '' },
       pipeline: { type: 'string' },
       store: { type: 'string' },
+      at: { type: 'string' },
+      alias: { type: 'string' },
       address: { type: 'string' },
       namespace: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -119,6 +123,14 @@ async function main(argv: string[]): Promise<number> {
   if (values.help || !command) {
     console.log(USAGE);
     return command || values.help ? 0 : 2;
+  }
+  if (command === 'models') {
+    try {
+      return await modelsCommand(openObjectStore(storeUri(values.store)), positionals.slice(1), values);
+    } catch (err) {
+      console.error((err as Error).message);
+      return 1;
+    }
   }
   const needsTarget = ['show', 'approve', 'reject', 'decision'];
   if (![...needsTarget, 'pending', 'setup-search-attributes'].includes(command)) {

@@ -3,7 +3,8 @@
  * Concurrency: 50 registrations of one model get versions 1..50; 20 alias moves leave a consistent alias
  * and a complete, chained deployment log.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { openObjectStore, PreconditionFailedError, type ObjectStore } from '../.
 import { listVersions, readManifest, registerModel } from '../../activities/registry.js';
 import { lineage } from '../helpers/lineage.js';
 
+const run = promisify(execFile);
 let modelDir: string;
 beforeAll(async () => {
   modelDir = await fs.mkdtemp(path.join(os.tmpdir(), 'model-'));
@@ -106,6 +108,32 @@ describe.each(['file', 'gs'] as const)('registry on %s://', (kind) => {
     expect((await liveAt(store, 'live', new Date('2026-01-02T18:00:00Z')))?.to).toBe(2);
     expect((await liveAt(store, 'live', new Date('2026-01-03T18:00:00Z')))?.to).toBe(3);
     expect((await liveAt(store, 'live', new Date()))?.to).toBe(2);
+
+    const cli = (...args: string[]) =>
+      run(process.execPath, ['bin/temporal-mlops.js', 'models', ...args, '--store', store.root]);
+    const { stdout: at2 } = await cli('live', 'live', '--at', '2026-01-02T18:00:00Z');
+    expect(at2).toMatch(
+      /^live v2 was live at 2026-01-02T18:00:00.000Z: deploy at 2026-01-02T12:00:00.000Z by a@acme.com \(v2\), until 2026-01-03T12:00:00.000Z/,
+    );
+    const { stdout: now } = await cli('live', 'live');
+    expect(now).toMatch(/live v2 was live at .*: rollback at .* by oncall@acme.com \(error rate 4%\), still live/);
+  });
+
+  it('the models CLI lists models and prints the lineage of a version', async () => {
+    const cli = (...args: string[]) =>
+      run(process.execPath, ['bin/temporal-mlops.js', 'models', ...args, '--store', store.root]);
+    const { stdout: list } = await cli('list');
+    expect(list).toMatch(/m50 {2}50 version\(s\), latest v50, champion v\d+/);
+    const { stdout: lineageText } = await cli('lineage', 'm50@champion');
+    expect(lineageText).toMatch(/^m50 v\d+ {2}\(pending-approval/);
+    expect(lineageText).toMatch(/data: {7}file:\/\/\/data.csv\n {12}sha256 a{64}, 1 rows/);
+    expect(lineageText).toMatch(/params: {5}\{"depth":3\}/);
+    expect(lineageText).toMatch(/artifacts: {2}assets\/vocab.txt \(4 B, sha256 /);
+    const missing = await cli('show', 'nope@3').catch((e: { code: number; stderr: string }) => e);
+    expect(missing).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/No manifest at .*models\/nope\/versions\/3\/manifest.json/),
+    });
   });
 
   it('a corrupt or foreign manifest is an error naming the object', async () => {
