@@ -1,10 +1,10 @@
 // `npm run demo`: installs what the demo needs, then runs examples/demo.ts (arguments pass through,
 // e.g. `npm run demo -- --manual-approval`).
-import { ensureNodeDeps, ensurePythonVenv, ensureTemporalCli, sh } from './setup.mjs';
+import { ensureTools, ensureNodeDeps, ensurePythonVenv, sh } from './setup.mjs';
 
 try {
   ensureNodeDeps();
-  ensureTemporalCli();
+  ensureTools();
   ensurePythonVenv();
   sh(process.execPath, ['--import', 'tsx', 'examples/demo.ts', ...process.argv.slice(2)]);
 } catch (err) {

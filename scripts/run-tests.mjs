@@ -1,11 +1,11 @@
 // `npm test`: installs what the suite needs, then typecheck, lint, format check and the whole Vitest suite
 // against the real Temporal dev server. Extra arguments go to Vitest (`npm test -- test/unit`).
-import { ensureChromium, ensureNodeDeps, ensurePythonVenv, ensureTemporalCli, sh } from './setup.mjs';
+import { ensureTools, ensureChromium, ensureNodeDeps, ensurePythonVenv, sh } from './setup.mjs';
 
 const started = Date.now();
 try {
   ensureNodeDeps();
-  ensureTemporalCli();
+  ensureTools({ gcs: true });
   ensurePythonVenv();
   ensureChromium();
   const only = process.argv.slice(2);

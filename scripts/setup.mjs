@@ -53,10 +53,13 @@ export function ensurePythonVenv() {
   writeFileSync(stamp, want);
 }
 
-/** The Temporal CLI, built from Go modules once and cached by version (see scripts/dev-server.ts). */
-export function ensureTemporalCli() {
-  step('Checking the Temporal CLI (built once from Go modules, cached by version)');
-  sh(process.execPath, ['--import', 'tsx', 'scripts/ensure-tools.ts']);
+/**
+ * The Temporal CLI (and, for the tests, fake-gcs-server), built from Go modules once and cached by version
+ * (see scripts/dev-server.ts and scripts/fake-gcs.ts).
+ */
+export function ensureTools({ gcs = false } = {}) {
+  step(`Checking the Temporal CLI${gcs ? ' and fake-gcs-server' : ''} (built once from Go modules, cached by version)`);
+  sh(process.execPath, ['--import', 'tsx', 'scripts/ensure-tools.ts', ...(gcs ? ['--gcs'] : [])]);
 }
 
 /** Debian's Chromium for the browser tests (Playwright drives it; nothing is downloaded at run time). */
