@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { DataSnapshot, Deployment, RegisteredVersion } from '../sdk/run-types.js';
 import type { DeploySpec } from '../sdk/spec/pipeline.js';
@@ -17,6 +18,25 @@ export interface DeployInput {
   deploy: DeploySpec;
   snapshot: DataSnapshot;
   store?: string;
+  /** Log served requests into windows for the monitor (the request-logging proxy fronts the model server). */
+  monitor?: { windowMs: number };
+}
+
+/** The model server command, wrapped in the request-logging proxy when the model is monitored. */
+function serveCommand(input: DeployInput, store: ObjectStore): { command: string[]; env: Record<string, string> } {
+  const command = input.deploy.target.command;
+  if (!input.monitor) return { command, env: {} };
+  const here = fileURLToPath(import.meta.url);
+  const proxy = path.join(path.dirname(here), `serving-proxy${path.extname(here)}`);
+  const loader = path.extname(here) === '.ts' ? ['--import', import.meta.resolve('tsx')] : [];
+  return {
+    command: [process.execPath, ...loader, proxy, ...command],
+    env: {
+      MLOPS_MONITOR_STORE: store.root,
+      MLOPS_MONITOR_MODEL: input.version.model,
+      MLOPS_MONITOR_WINDOW_MS: String(input.monitor.windowMs),
+    },
+  };
 }
 
 /** What `<home>/serving/<model>/current.json` holds: the server now taking the model's traffic. */
@@ -96,6 +116,7 @@ async function ensureServer(
   const passed = Object.fromEntries(
     target.passEnv.flatMap((n) => (process.env[n] !== undefined ? [[n, process.env[n]]] : [])),
   );
+  const serve = serveCommand(input, store);
   const env = {
     ...process.env,
     ...passed,
@@ -107,10 +128,11 @@ async function ensureServer(
     AIP_STORAGE_URI: artifacts,
     AIP_DEPLOYED_MODEL_ID: `${model}-v${version}`,
     PYTHONUNBUFFERED: '1',
+    ...serve.env,
   };
   const started = await startDetached({
     dir,
-    command: target.command,
+    command: serve.command,
     cwd: path.resolve(target.cwd ?? '.'),
     env,
     logFile: path.join(dir, 'server.log'),

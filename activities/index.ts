@@ -18,6 +18,14 @@ import type {
 } from '../sdk/run-types.js';
 import type { GateSpec, TrainSpec } from '../sdk/spec/pipeline.js';
 import { compareWithChampion } from './champion-gate.js';
+import {
+  computeDriftReport,
+  handOverToMonitor,
+  latestClosedWindow,
+  startTriggeredRun,
+  type DriftCheckInput,
+  type DriftReport,
+} from './monitoring.js';
 import { deployLocal, type DeployInput } from './deploy-local.js';
 import { ingestData, readSource, type IngestInput } from './ingest.js';
 import { openObjectStore, type ObjectStore } from './object-store.js';
@@ -140,6 +148,16 @@ export function createActivities(options: ActivityOptions = {}) {
     async recordApproval(input: { version: RegisteredVersion; store?: string; record: ApprovalRecord }): Promise<void> {
       await recordApproval(storeFor(input.store), input.version, input.record);
     },
+
+    /** Drift of the newest closed serving window after `afterWindow`; null when there is none yet. */
+    async checkDrift(input: DriftCheckInput): Promise<DriftReport | null> {
+      const store = storeFor(input.store);
+      const window = await latestClosedWindow(store, input.model, input.spec.monitor.window, input.afterWindow);
+      return window ? computeDriftReport(store, input, window) : null;
+    },
+
+    startTriggeredRun,
+    handOverToMonitor,
 
     /** Serves the model, checks it, records the deployment and moves `champion` to it. */
     async deployModel(input: DeployInput & { requestedBy: string }): Promise<Deployment> {

@@ -13,12 +13,15 @@ import {
 import { z } from 'zod';
 import type { PipelineDefinition } from './define-pipeline.js';
 import { PipelineError, isPipelineErrorCode } from './errors.js';
-import { isValidRunKey, newRunKey, pipelineWorkflowId } from './ids.js';
+import { isValidRunKey, monitorWorkflowId, newRunKey, pipelineWorkflowId } from './ids.js';
+import type { DriftReport } from '../activities/monitoring.js';
+import type { MonitorStatus } from '../workflows/monitor.js';
 import type { ApprovalAttempt, PipelineResult, PipelineRunInput, PipelineStatus, Trigger } from './run-types.js';
 import { ApprovalPayloadSchema, type ApprovalPayload } from './spec/approval.js';
 import { ParamsSchema } from './spec/common.js';
 import { parseOrThrow } from './validate.js';
 import { DEFAULT_TASK_QUEUE, resolveConnectionOptions, type ConnectionOptions } from './connection.js';
+import { PipelineSchedules } from './schedules.js';
 
 export interface PipelineClientOptions extends ConnectionOptions {
   taskQueue?: string;
@@ -102,6 +105,8 @@ export function toPipelineError(err: unknown): unknown {
  */
 export class PipelineClient {
   readonly taskQueue: string;
+  /** Retraining schedules (Temporal Schedules). */
+  readonly schedules: PipelineSchedules;
   private searchAttributesRegistered?: Promise<boolean>;
   private constructor(
     readonly client: Client,
@@ -109,6 +114,7 @@ export class PipelineClient {
     private readonly ownedConnection?: Connection,
   ) {
     this.taskQueue = taskQueue ?? DEFAULT_TASK_QUEUE;
+    this.schedules = new PipelineSchedules(client, this.taskQueue, () => this.hasSearchAttributes());
   }
 
   /** Connects to `$TEMPORAL_ADDRESS` (or `localhost:7233`) unless given a client or address. */
@@ -268,6 +274,16 @@ export class PipelineClient {
     } catch (err) {
       throw toPipelineError(err);
     }
+  }
+
+  /** The monitor's state for a model: latest drift report, streak, retrains it started. */
+  async monitorStatus(model: string): Promise<MonitorStatus> {
+    return this.client.workflow.getHandle(monitorWorkflowId(model)).query<MonitorStatus>('status');
+  }
+
+  /** Asks the model's monitor to check the latest closed window now; returns its latest report. */
+  async checkMonitor(model: string): Promise<DriftReport | null> {
+    return this.client.workflow.getHandle(monitorWorkflowId(model)).executeUpdate<DriftReport | null, []>('checkNow');
   }
 
   /** Cancels the run; a running training job is stopped. */

@@ -10,26 +10,33 @@ export interface PipelineDefinition {
   readonly spec: Readonly<PipelineSpec>;
 }
 
-/** Features validated in the spec whose runtime ships in a later release: refused loudly, never ignored. */
+/** Combinations the runtime cannot honour, and features validated in the spec whose runtime ships later. */
 function refuseUnavailable(spec: PipelineSpec): void {
   const problems = [];
-  if (spec.monitor.enabled)
+  if (spec.retrain.onNewDataPrefix) {
     problems.push({
-      path: 'monitor.enabled',
-      message: 'drift monitoring is not available yet in this release; set it to false',
-    });
-  if (spec.retrain.cron || spec.retrain.onDrift || spec.retrain.onNewDataPrefix) {
-    problems.push({
-      path: 'retrain',
-      message: 'retraining triggers are not available yet in this release; remove the retrain section',
+      path: 'retrain.onNewDataPrefix',
+      message:
+        'the new-data trigger is not available yet in this release; remove it (use retrain.cron, retrain.every or onDrift)',
     });
   }
+  if (spec.retrain.onDrift && !spec.monitor.enabled) {
+    problems.push({
+      path: 'retrain.onDrift',
+      message: 'needs monitor.enabled: true (drift is measured by the monitor)',
+    });
+  }
+  if (spec.monitor.enabled && !spec.deploy) {
+    problems.push({
+      path: 'monitor.enabled',
+      message: 'needs a deploy section: the monitor reads the requests the deployed model served',
+    });
+  }
+  if (spec.retrain.cron && spec.retrain.every) {
+    problems.push({ path: 'retrain.every', message: 'give retrain.cron or retrain.every, not both' });
+  }
   if (problems.length > 0) {
-    throw new PipelineError(
-      'InvalidSpec',
-      formatProblems(`Pipeline "${spec.name}" uses features that are not available yet:`, problems),
-      { problems },
-    );
+    throw new PipelineError('InvalidSpec', formatProblems(`Invalid pipeline "${spec.name}":`, problems), { problems });
   }
 }
 

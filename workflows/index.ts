@@ -1,3 +1,4 @@
 /** Workflow entry point bundled by the worker: the workflows and their message definitions. */
 export { mlPipeline, statusQuery } from './ml-pipeline.js';
 export { approveSignal, rejectSignal, ApprovalGate } from './approval.js';
+export { monitorModel, newReferenceSignal, monitorStatusQuery, checkNowUpdate } from './monitor.js';

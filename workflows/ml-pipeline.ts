@@ -57,6 +57,10 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
   const spec = checked.data;
   const model = spec.model ?? spec.name;
   const info = workflowInfo();
+  // Scheduled runs get their key from the id the schedule gave them (`pipeline/<name>/schedule-<time>`).
+  input = { ...input, runKey: input.runKey || info.workflowId.split('/').pop()! };
+  // Scheduled runs get their key from the id the schedule gave them (`pipeline/<name>/schedule-<time>`).
+  input = { ...input, runKey: input.runKey || info.workflowId.split('/').pop()! };
 
   const status: PipelineStatus = {
     pipeline: spec.name,
@@ -256,10 +260,20 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
   let deployment: PipelineResult['deployment'];
   if (spec.deploy) {
     const deploySpec = spec.deploy;
+    const monitor = spec.monitor.enabled ? { windowMs: spec.monitor.window } : undefined;
     deployment = await stage('deploy', () =>
-      deploy({ version, deploy: deploySpec, snapshot, store: spec.register.store, requestedBy: input.requestedBy }),
+      deploy({
+        version,
+        deploy: deploySpec,
+        snapshot,
+        store: spec.register.store,
+        requestedBy: input.requestedBy,
+        monitor,
+      }),
     );
     status.deployment = deployment;
+    if (spec.monitor.enabled)
+      await quick.handOverToMonitor({ model, version: version.version, snapshot, spec, store: spec.register.store });
   } else {
     status.stages.deploy = 'skipped';
   }

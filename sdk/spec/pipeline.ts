@@ -73,14 +73,42 @@ export const DeploySpecSchema = z.strictObject({
 });
 
 export const MonitorSpecSchema = z.strictObject({
+  /** Log served requests in windows and check them for drift against the training snapshot. */
   enabled: z.boolean().default(false),
-  interval: DurationSchema.prefault('1h'),
+  /** Length of a serving window, and how often the monitor checks the latest closed one. */
+  window: DurationSchema.prefault('1h'),
+  /** Columns to check (default: every declared column except the target). */
+  columns: z.array(z.string()).optional(),
+  /** Per-column test and threshold overrides; default: Evidently's selection. */
+  tests: z
+    .record(
+      z.string(),
+      z.strictObject({
+        test: z.enum(['ks', 'chisquare', 'z', 'wasserstein', 'psi', 'jensenshannon', 'kl']),
+        threshold: z.number().optional(),
+      }),
+    )
+    .default({}),
+  /** Dataset drift when at least this share of the columns drift (Evidently: 0.5). */
+  driftShare: z.number().min(0).max(1).default(0.5),
+  /** Consecutive drifted windows before a retrain starts. */
+  sustainedWindows: z.number().int().positive().default(2),
+  /** Least time between two drift-triggered retrains of the model. */
+  cooldown: DurationSchema.prefault('6h'),
 });
 
 export const RetrainSpecSchema = z.strictObject({
-  cron: z.string().optional(),
+  /** A Temporal Schedule (see `client.schedules.apply`): cron expressions in UTC. */
+  cron: z.union([z.string(), z.array(z.string())]).optional(),
+  /** Or a fixed interval, e.g. '1d' (a Schedule interval). */
+  every: DurationSchema.optional(),
+  /** What a scheduled run does while the previous one still runs. */
+  overlap: z.enum(['skip', 'buffer-one', 'allow-all', 'cancel-other']).default('skip'),
+  /** Start a run when the monitor sees sustained drift (needs monitor.enabled). */
   onDrift: z.boolean().default(false),
   onNewDataPrefix: z.string().optional(),
+  /** Who the triggered runs are requested by (their approvals then need someone else). */
+  requestedBy: z.email().default('retrain-bot@temporal-mlops.dev'),
 });
 
 /** A custom step (see `defineStep`) run after a stage; its output is recorded in the run's status. */

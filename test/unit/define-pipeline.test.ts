@@ -78,9 +78,12 @@ describe('definePipeline', () => {
     expect(err.message).toMatch(/ingest\.target: "label" is not a declared column/);
   });
 
-  it('refuses features that are not available yet instead of ignoring them', () => {
-    const err = invalid({ ...valid, monitor: { enabled: true } });
-    expect(err.message).toMatch(/monitor\.enabled: drift monitoring is not available yet/);
+  it('refuses features that are not available yet, and combinations that cannot work, instead of ignoring them', () => {
+    const err = invalid({ ...valid, retrain: { onNewDataPrefix: 'gs://acme/incoming/' } });
+    expect(err.message).toMatch(/retrain\.onNewDataPrefix: the new-data trigger is not available yet/);
+    expect(invalid({ ...valid, retrain: { onDrift: true } }).message).toMatch(
+      /retrain\.onDrift: needs monitor\.enabled: true/,
+    );
   });
 
   it('lists every problem, not only the first', () => {

@@ -1,0 +1,128 @@
+/**
+ * `monitorModel` (id `monitor/<model>`): one per model, started or re-pointed by the pipeline after each deploy
+ * (signal `newReference`). Every window it checks the latest closed serving window for drift against the
+ * training snapshot; sustained drift starts one retrain run, deduplicated by a run key derived from the window
+ * and held back by a cooldown. Continues as new to keep its history small.
+ */
+import {
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  defineUpdate,
+  proxyActivities,
+  setHandler,
+} from '@temporalio/workflow';
+import type { PipelineActivities } from '../activities/index.js';
+import type { DriftReport } from '../activities/monitoring.js';
+import type { DataSnapshot } from '../sdk/run-types.js';
+import type { PipelineSpec } from '../sdk/spec/pipeline.js';
+
+export interface MonitorReference {
+  model: string;
+  version: number;
+  snapshot: DataSnapshot;
+  spec: PipelineSpec;
+  store?: string;
+}
+
+export interface MonitorState {
+  lastWindow?: string;
+  /** Consecutive drifted windows. */
+  streak: number;
+  lastRetrainAt?: string;
+  retrains: { workflowId: string; window: string; at: string; reportUri: string }[];
+  latest?: DriftReport;
+  checks: number;
+}
+
+export interface MonitorInput {
+  model: string;
+  reference?: MonitorReference;
+  state?: MonitorState;
+}
+
+export interface MonitorStatus extends MonitorState {
+  model: string;
+  version?: number;
+  referenceSnapshot?: string;
+}
+
+export const newReferenceSignal = defineSignal<[MonitorReference]>('newReference');
+export const monitorStatusQuery = defineQuery<MonitorStatus>('status');
+/** Runs a check now and returns the latest report (for operators and tests). */
+export const checkNowUpdate = defineUpdate<DriftReport | null>('checkNow');
+
+const acts = proxyActivities<PipelineActivities>({ startToCloseTimeout: '10 minutes', retry: { maximumAttempts: 5 } });
+const CHECKS_PER_RUN = 200;
+
+export async function monitorModel(input: MonitorInput): Promise<void> {
+  let reference = input.reference;
+  const state: MonitorState = input.state ?? { streak: 0, retrains: [], checks: 0 };
+  let wake = false;
+  setHandler(monitorStatusQuery, () => ({
+    ...state,
+    model: input.model,
+    version: reference?.version,
+    referenceSnapshot: reference?.snapshot.uri,
+  }));
+  setHandler(newReferenceSignal, (ref) => {
+    reference = ref;
+    state.streak = 0;
+    wake = true;
+  });
+  setHandler(checkNowUpdate, async () => {
+    await check();
+    return state.latest ?? null;
+  });
+
+  async function check(): Promise<void> {
+    if (!reference) return;
+    const ref = reference;
+    const report = await acts.checkDrift({
+      model: ref.model,
+      version: ref.version,
+      snapshot: ref.snapshot,
+      spec: ref.spec,
+      store: ref.store,
+      afterWindow: state.lastWindow,
+    });
+    // A concurrent check may have taken this window already: count every window once.
+    if (!report || (state.lastWindow && report.window <= state.lastWindow)) return;
+    state.lastWindow = report.window;
+    state.latest = report;
+    state.checks++;
+    state.streak = report.drifted ? state.streak + 1 : 0;
+    const retrain = ref.spec.retrain;
+    const cooled = !state.lastRetrainAt || Date.now() - Date.parse(state.lastRetrainAt) >= ref.spec.monitor.cooldown;
+    if (retrain.onDrift && state.streak >= ref.spec.monitor.sustainedWindows && cooled) {
+      const runKey = `drift-v${ref.version}-${report.window.replace(/[-:.]/g, '').toLowerCase()}`;
+      state.lastRetrainAt = new Date().toISOString();
+      state.streak = 0;
+      const { workflowId } = await acts.startTriggeredRun(ref.spec, runKey, {
+        kind: 'drift',
+        reportUri: report.reportUri,
+      });
+      if (!state.retrains.some((r) => r.workflowId === workflowId)) {
+        state.retrains.push({
+          workflowId,
+          window: report.window,
+          at: state.lastRetrainAt,
+          reportUri: report.reportUri,
+        });
+      }
+    }
+  }
+
+  for (let i = 0; i < CHECKS_PER_RUN; i++) {
+    const interval = reference?.spec.monitor.window ?? 60_000;
+    await condition(() => wake, interval);
+    wake = false;
+    await check();
+  }
+  await continueAsNew<typeof monitorModel>({
+    model: input.model,
+    reference,
+    state: { ...state, retrains: state.retrains.slice(-20) },
+  });
+}
