@@ -276,6 +276,24 @@ export class PipelineClient {
     }
   }
 
+  /**
+   * Starts the pipeline's new-data watcher (`watch/<name>`), or joins it if it runs: each new object under
+   * `retrain.onNewDataPrefix` starts one run that ingests it.
+   */
+  async watchNewData(pipeline: PipelineDefinition): Promise<string> {
+    if (!pipeline.spec.retrain.onNewDataPrefix) {
+      throw new PipelineError('InvalidSpec', `Pipeline "${pipeline.name}" has no retrain.onNewDataPrefix to watch`);
+    }
+    const workflowId = `watch/${pipeline.name}`;
+    await this.client.workflow.start('watchNewData', {
+      taskQueue: this.taskQueue,
+      workflowId,
+      args: [{ spec: pipeline.spec }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+    return workflowId;
+  }
+
   /** The monitor's state for a model: latest drift report, streak, retrains it started. */
   async monitorStatus(model: string): Promise<MonitorStatus> {
     return this.client.workflow.getHandle(monitorWorkflowId(model)).query<MonitorStatus>('status');

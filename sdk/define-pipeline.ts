@@ -13,13 +13,6 @@ export interface PipelineDefinition {
 /** Combinations the runtime cannot honour, and features validated in the spec whose runtime ships later. */
 function refuseUnavailable(spec: PipelineSpec): void {
   const problems = [];
-  if (spec.retrain.onNewDataPrefix) {
-    problems.push({
-      path: 'retrain.onNewDataPrefix',
-      message:
-        'the new-data trigger is not available yet in this release; remove it (use retrain.cron, retrain.every or onDrift)',
-    });
-  }
   if (spec.retrain.onDrift && !spec.monitor.enabled) {
     problems.push({
       path: 'retrain.onDrift',

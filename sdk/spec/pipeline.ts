@@ -77,6 +77,11 @@ export const MonitorSpecSchema = z.strictObject({
   enabled: z.boolean().default(false),
   /** Length of a serving window, and how often the monitor checks the latest closed one. */
   window: DurationSchema.prefault('1h'),
+  /**
+   * Deprecated (0.1 specs, recorded in the history of runs in flight): accepted so that those runs still replay;
+   * use `window`. A spec change that rejects older specs breaks replay: test/replay's committed histories catch it.
+   */
+  interval: DurationSchema.optional(),
   /** Columns to check (default: every declared column except the target). */
   columns: z.array(z.string()).optional(),
   /** Per-column test and threshold overrides; default: Evidently's selection. */
@@ -106,7 +111,13 @@ export const RetrainSpecSchema = z.strictObject({
   overlap: z.enum(['skip', 'buffer-one', 'allow-all', 'cancel-other']).default('skip'),
   /** Start a run when the monitor sees sustained drift (needs monitor.enabled). */
   onDrift: z.boolean().default(false),
-  onNewDataPrefix: z.string().optional(),
+  /** Start a run for each new object under this prefix (`gs://bucket/incoming/` or `file:///dir/`), ingesting it. */
+  onNewDataPrefix: z
+    .string()
+    .regex(/^(gs|file):\/\/.+\/$/, 'must be a gs:// or file:// prefix ending in "/", e.g. "gs://acme-data/incoming/"')
+    .optional(),
+  /** How often the new-data watcher lists the prefix. */
+  newDataPoll: DurationSchema.prefault('5m'),
   /** Who the triggered runs are requested by (their approvals then need someone else). */
   requestedBy: z.email().default('retrain-bot@temporal-mlops.dev'),
 });

@@ -4,13 +4,16 @@
  * lineage names the drift report. A Schedule created by the SDK starts runs and shows in `temporal schedule list`.
  */
 import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { promisify } from 'node:util';
+import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openObjectStore, readManifest, resolveActivityOptions, stopLocalServer } from '../../activities/index.js';
 import { computeDriftReport } from '../../activities/monitoring.js';
 import { ensureTemporalCli } from '../../scripts/dev-server.js';
 import { definePipeline } from '../../sdk/define-pipeline.js';
-import { eventually, fixturePipeline, startHarness, type Harness } from '../helpers/harness.js';
+import { recordHistory } from '../helpers/histories.js';
+import { eventually, FIXTURES, fixturePipeline, startHarness, type Harness } from '../helpers/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -101,6 +104,7 @@ describe('monitoring and retraining', () => {
       );
       expect(report).toMatchObject({ model: 'iris-monitored', drifted: true });
       expect(report.columns.filter((c: { drifted: boolean }) => c.drifted).length).toBeGreaterThanOrEqual(2);
+      await recordHistory(inject('temporalAddress'), 'monitor/iris-monitored', 'monitor-model-drift-retrain');
       const html = (await store.get(
         status.retrains[0]!.reportUri.replace(`${store.root}/`, '').replace(/\.json$/, '.html'),
       ))!.data.toString();
@@ -138,6 +142,58 @@ describe('monitoring and retraining', () => {
     expect(nan.columns.every((c) => /no values left in the current data/.test(c.error ?? ''))).toBe(true);
     expect(nan.drifted).toBe(false);
   });
+
+  it(
+    'a new object under the watched prefix starts exactly one run, which ingests it',
+    { timeout: 120_000 },
+    async () => {
+      const bucket = `mlops-newdata-${Date.now()}`;
+      const storage = new Storage({ apiEndpoint: process.env.MLOPS_GCS_API_ENDPOINT, projectId: 'local' });
+      await storage.createBucket(bucket);
+      const base = fixturePipeline();
+      const pipeline = definePipeline({
+        ...base.spec,
+        name: 'iris-newdata',
+        model: undefined,
+        deploy: undefined,
+        approval: { required: false },
+        retrain: { onNewDataPrefix: `gs://${bucket}/incoming/`, newDataPoll: '1s' },
+      });
+      const watcher = await h.client.watchNewData(pipeline);
+      expect(await h.client.watchNewData(pipeline)).toBe(watcher); // starting twice joins the running watcher
+      try {
+        await storage
+          .bucket(bucket)
+          .upload(path.join(FIXTURES, 'iris-mini.csv'), { destination: 'incoming/2026-11-22.csv' });
+        const objectUri = `gs://${bucket}/incoming/2026-11-22.csv`;
+        const runs = async () => {
+          const ids: string[] = [];
+          for await (const wf of h.temporal.workflow.list({
+            query: `WorkflowId STARTS_WITH "pipeline/iris-newdata/data-"`,
+          }))
+            ids.push(wf.workflowId);
+          return ids;
+        };
+        const [first] = await eventually(
+          async () => ((await runs()).length > 0 ? runs() : undefined),
+          60_000,
+          'a new-data run',
+        );
+        const result = await h.client.result(first!);
+        const store = openObjectStore(resolveActivityOptions({ home: h.home }).store);
+        expect((await readManifest(store, 'iris-newdata', result.version.version)).lineage.trigger).toEqual({
+          kind: 'new-data',
+          objectUri,
+        });
+        expect(result.snapshot.sha256).toMatch(/^[0-9a-f]{64}$/);
+        await new Promise((r) => setTimeout(r, 3500)); // three more polls see the same object
+        expect(await runs()).toHaveLength(1);
+        await recordHistory(inject('temporalAddress'), watcher, 'watch-new-data');
+      } finally {
+        await h.temporal.workflow.getHandle(watcher).terminate('test done');
+      }
+    },
+  );
 
   it(
     'a Schedule created by the SDK starts runs and shows in `temporal schedule list`',

@@ -3,19 +3,13 @@
  * determinism fails here), and fresh histories from this run must replay too.
  * `RECORD_HISTORIES=1 npx vitest run test/replay` re-records the committed histories.
  */
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
-import { ensureTemporalCli } from '../../scripts/dev-server.js';
+import { HISTORIES, historyJson as historyFromServer } from '../helpers/histories.js';
 import { stopLocalServer } from '../../activities/deploy-local.js';
 import { fixturePipeline, startHarness, waitForStage, type Harness } from '../helpers/harness.js';
-
-const HISTORIES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'histories');
-const run = promisify(execFile);
 
 let h: Harness;
 beforeAll(async () => {
@@ -26,16 +20,7 @@ afterAll(async () => {
   await h?.stop();
 });
 
-/** A history in the CLI's JSON format (what `temporal workflow show --output json` prints and the UI downloads). */
-async function historyJson(workflowId: string): Promise<unknown> {
-  const cli = await ensureTemporalCli();
-  const { stdout } = await run(
-    cli,
-    ['workflow', 'show', '--address', inject('temporalAddress'), '--workflow-id', workflowId, '--output', 'json'],
-    { maxBuffer: 64 << 20 },
-  );
-  return JSON.parse(stdout);
-}
+const historyJson = (workflowId: string) => historyFromServer(inject('temporalAddress'), workflowId);
 
 async function replay(histories: { workflowId: string; history: unknown }[]) {
   const results = [];
@@ -97,7 +82,7 @@ describe('mlPipeline replay', () => {
 
   it('committed histories replay on the current code', async () => {
     const files = (await fs.readdir(HISTORIES)).filter((f) => f.endsWith('.json'));
-    expect(files.length).toBeGreaterThanOrEqual(3);
+    expect(files.length).toBeGreaterThanOrEqual(5); // mlPipeline outcomes, monitorModel, watchNewData
     const histories = await Promise.all(
       files.map(async (f) => ({
         workflowId: f,

@@ -79,8 +79,8 @@ describe('definePipeline', () => {
   });
 
   it('refuses features that are not available yet, and combinations that cannot work, instead of ignoring them', () => {
-    const err = invalid({ ...valid, retrain: { onNewDataPrefix: 'gs://acme/incoming/' } });
-    expect(err.message).toMatch(/retrain\.onNewDataPrefix: the new-data trigger is not available yet/);
+    const err = invalid({ ...valid, retrain: { onNewDataPrefix: 's3://acme/incoming' } });
+    expect(err.message).toMatch(/retrain\.onNewDataPrefix: must be a gs:\/\/ or file:\/\/ prefix ending in "\/"/);
     expect(invalid({ ...valid, retrain: { onDrift: true } }).message).toMatch(
       /retrain\.onDrift: needs monitor\.enabled: true/,
     );
