@@ -4,7 +4,7 @@
  * sends a smoke prediction, then retires the model's previous local server and records the deployment.
  */
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
+import { freePort } from './free-port.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -45,17 +45,6 @@ interface LiveServer {
   pid: number;
   dir: string;
   endpoint: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function isHealthy(url: string): Promise<boolean> {

@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import net from 'node:net';
+import { freePort } from './free-port.js';
 import { openObjectStore } from './object-store.js';
 
 const publicPort = Number(process.env.AIP_HTTP_PORT);
@@ -18,12 +18,7 @@ const model = process.env.MLOPS_MONITOR_MODEL!;
 const windowMs = Number(process.env.MLOPS_MONITOR_WINDOW_MS ?? 3_600_000);
 const command = process.argv.slice(2);
 
-const internalPort = await new Promise<number>((resolve) => {
-  const srv = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port } = srv.address() as net.AddressInfo;
-    srv.close(() => resolve(port));
-  });
-});
+const internalPort = await freePort();
 const upstream = spawn(command[0]!, command.slice(1), {
   env: { ...process.env, AIP_HTTP_PORT: String(internalPort) },
   stdio: 'inherit',

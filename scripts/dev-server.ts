@@ -6,7 +6,6 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, promises as fs } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -80,17 +79,8 @@ export async function ensureTemporalCli(log: (line: string) => void = console.lo
   return cached;
 }
 
-/** A free TCP port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../activities/free-port.js';
+export { freePort };
 
 /** Waits until a Temporal frontend answers at `address`. */
 export async function waitForTemporal(address: string, timeoutMs = 60_000, alive?: () => boolean): Promise<void> {

@@ -20,10 +20,8 @@ def r4(a):
     return [float(round(v, 4)) for v in a]
 
 
-def binned(ref, cur, kind):
-    if kind == "numerical" and len(np.unique(ref)) > 20:
-        bins = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")
-        return np.histogram(ref, bins)[0] / len(ref), np.histogram(cur, bins)[0] / len(cur)
+def counts(ref, cur):
+    """Counts per category over the union, reference values first (as the TypeScript does)."""
     keys = list(dict.fromkeys(list(ref) + list(cur)))
     rc = {k: 0 for k in keys}
     cc = {k: 0 for k in keys}
@@ -31,6 +29,14 @@ def binned(ref, cur, kind):
         rc[v] += 1
     for v in cur:
         cc[v] += 1
+    return keys, rc, cc
+
+
+def binned(ref, cur, kind):
+    if kind == "numerical" and len(np.unique(ref)) > 20:
+        bins = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")
+        return np.histogram(ref, bins)[0] / len(ref), np.histogram(cur, bins)[0] / len(cur)
+    keys, rc, cc = counts(ref, cur)
     return np.array([rc[k] for k in keys]) / len(ref), np.array([cc[k] for k in keys]) / len(cur)
 
 
@@ -59,13 +65,7 @@ def js(ref, cur, kind):
 
 
 def chi(ref, cur):
-    keys = list(dict.fromkeys(list(ref) + list(cur)))
-    rc = {k: 0 for k in keys}
-    cc = {k: 0 for k in keys}
-    for v in ref:
-        rc[v] += 1
-    for v in cur:
-        cc[v] += 1
+    keys, rc, cc = counts(ref, cur)
     if len(keys) == 1:
         return None  # scipy answers NaN (0 degrees of freedom); ours answers 1, documented
     k = len(cur) / len(ref)
