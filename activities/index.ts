@@ -31,6 +31,7 @@ import { ingestData, readSource, type IngestInput } from './ingest.js';
 import { openObjectStore, type ObjectStore } from './object-store.js';
 import { recordApproval, recordDeployment, registerModel, type RegisterInput } from './registry.js';
 import { localPathOf, trainLocal } from './train-local.js';
+import { trainVertex } from './vertex/train-vertex.js';
 
 export interface ActivityOptions {
   /** Working directory for local jobs and servers (default `$MLOPS_HOME` or `./.mlops`). */
@@ -40,6 +41,7 @@ export interface ActivityOptions {
 }
 
 export interface TrainInput {
+  store?: string;
   pipeline: string;
   runKey: string;
   train: TrainSpec;
@@ -96,9 +98,32 @@ export function createActivities(options: ActivityOptions = {}) {
       const backend = input.train.backend;
       const workflowId = ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId;
       const jobKey = trainingJobKey(ctx.info.namespace, workflowId, ctx.info.activityId, input.pipeline);
+      if (backend.kind === 'vertex') {
+        const store = storeFor(input.store);
+        const outputDirectory =
+          backend.baseOutputDirectory ?? (store.root.startsWith('gs://') ? `${store.root}/jobs/${jobKey}/` : undefined);
+        if (!outputDirectory) {
+          throw ApplicationFailure.nonRetryable(
+            'The vertex backend needs a gs:// output: set baseOutputDirectory or a gs:// register.store',
+            'InvalidSpec',
+          );
+        }
+        return trainVertex({
+          jobKey,
+          backend,
+          outputDirectory,
+          preemptions: 0,
+          contract: {
+            dataUri: input.snapshot.uri,
+            runKey: input.runKey,
+            pipeline: input.pipeline,
+            params: input.params,
+          },
+        });
+      }
       if (backend.kind !== 'local') {
         throw ApplicationFailure.nonRetryable(
-          `The ${backend.kind} training backend is not available yet in this release of temporal-mlops: use local() for now`,
+          `The ${backend.kind} training backend is not available yet in this release of temporal-mlops: use local() or vertex() for now`,
           'BackendNotAvailable',
         );
       }

@@ -19,7 +19,8 @@ import type {
 } from '../sdk/run-types.js';
 import { z } from 'zod';
 import { getAlias, moveAlias } from './aliases.js';
-import { getJson, PreconditionFailedError, updateJson, type ObjectStore } from './object-store.js';
+import { GcsObjectStore } from './gcs-object-store.js';
+import { getJson, PreconditionFailedError, sha256Hex, updateJson, type ObjectStore } from './object-store.js';
 import { localPathOf } from './train-local.js';
 
 /** Everything that produced a model version. */
@@ -141,13 +142,29 @@ export async function registerModel(store: ObjectStore, input: RegisterInput): P
   };
   if (await store.get(manifestKey)) return result;
 
-  const modelDir = localPathOf(lineage.training.modelUri);
   const artifacts: ArtifactEntry[] = [];
-  for (const rel of await listFiles(modelDir)) {
-    const key = versionKey(model, version, `artifacts/${rel.split(path.sep).join('/')}`);
-    const { sha256, bytes } = await store.putFile(key, path.join(modelDir, rel));
-    artifacts.push({ path: rel, uri: store.uri(key), sha256, bytes });
-    activityContext()?.heartbeat({ uploaded: artifacts.length });
+  const modelUri = lineage.training.modelUri;
+  if (modelUri.startsWith('gs://')) {
+    // A cloud job's model directory: copy object by object into the registry.
+    const [, bucket, prefix] = /^gs:\/\/([^/]+)\/(.*)$/.exec(modelUri.endsWith('/') ? modelUri : `${modelUri}/`)!;
+    const source = new GcsObjectStore(`gs://${bucket}`);
+    for (const objectKey of await source.list(prefix!)) {
+      const obj = await source.get(objectKey);
+      if (!obj) continue;
+      const rel = objectKey.slice(prefix!.length);
+      const key = versionKey(model, version, `artifacts/${rel}`);
+      await store.put(key, obj.data);
+      artifacts.push({ path: rel, uri: store.uri(key), sha256: sha256Hex(obj.data), bytes: obj.data.length });
+      activityContext()?.heartbeat({ uploaded: artifacts.length });
+    }
+  } else {
+    const modelDir = localPathOf(modelUri);
+    for (const rel of await listFiles(modelDir)) {
+      const key = versionKey(model, version, `artifacts/${rel.split(path.sep).join('/')}`);
+      const { sha256, bytes } = await store.putFile(key, path.join(modelDir, rel));
+      artifacts.push({ path: rel, uri: store.uri(key), sha256, bytes });
+      activityContext()?.heartbeat({ uploaded: artifacts.length });
+    }
   }
   const manifest: Manifest = {
     schema: 'temporal-mlops/manifest@1',

@@ -168,7 +168,14 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
 
   const params = { ...spec.train.params, ...input.params };
   const training = await stage('train', () =>
-    train({ pipeline: spec.name, runKey: input.runKey, train: spec.train, params, snapshot }),
+    train({
+      pipeline: spec.name,
+      runKey: input.runKey,
+      train: spec.train,
+      params,
+      snapshot,
+      store: spec.register.store,
+    }),
   );
   status.training = training;
 

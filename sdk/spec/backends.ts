@@ -49,6 +49,12 @@ export const VertexBackendSchema = z
     machineType: z.string().default('n1-standard-8'),
     accelerator: z.strictObject({ type: z.enum(acceleratorTypes), count: z.number().int().positive() }).optional(),
     scheduling: z.enum(['standard', 'spot', 'flex-start']).default('standard'),
+    /** With spot: after this many preemptions, further attempts run on standard (on-demand) capacity. */
+    spotFallbackAfter: z.number().int().min(0).optional(),
+    /** Preemptions tolerated (each starts a new job from the checkpoints) before the step fails with Preempted. */
+    maxPreemptions: z.number().int().min(0).default(3),
+    bootDiskGb: z.number().int().min(10).default(100),
+    network: z.string().optional(),
     timeout: DurationSchema.prefault('7d'),
     baseOutputDirectory: z
       .string()

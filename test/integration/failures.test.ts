@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PipelineError } from '../../sdk/errors.js';
-import { local, vertex } from '../../sdk/factories.js';
+import { kubernetes, vertex } from '../../sdk/factories.js';
 import { FIXTURES, fixturePipeline, startHarness, waitForStage, type Harness } from '../helpers/harness.js';
 
 let h: Harness;
@@ -139,13 +139,23 @@ describe('training and data failures', () => {
   });
 
   it('a backend whose launcher is not available yet fails loudly with BackendNotAvailable', async () => {
-    const backend = vertex({ project: 'acme', region: 'us-central1', image: 'us-docker.pkg.dev/acme/train:1' });
+    const backend = kubernetes({ image: 'ghcr.io/acme/train:1', gpus: 1 });
     const base = fixturePipeline();
     const pipeline = fixturePipeline({ train: { ...base.spec.train, backend } });
     const run = await h.client.start(pipeline, { requestedBy: 'ci@acme.com' });
     const err = await failure(h.client.result(run));
     expect(err.code).toBe('BackendNotAvailable');
-    expect(err.message).toMatch(/vertex training backend is not available yet/);
-    expect(local({ command: ['true'] }).kind).toBe('local');
+    expect(err.message).toMatch(/kubernetes training backend is not available yet/);
+  });
+
+  it('vertex() without a gs:// output location fails with a clear InvalidSpec', async () => {
+    const backend = vertex({ project: 'acme', region: 'us-central1', image: 'us-docker.pkg.dev/acme/train:1' });
+    const base = fixturePipeline();
+    const run = await h.client.start(fixturePipeline({ train: { ...base.spec.train, backend } }), {
+      requestedBy: 'ci@acme.com',
+    });
+    const err = await failure(h.client.result(run));
+    expect(err.code).toBe('InvalidSpec');
+    expect(err.message).toMatch(/needs a gs:\/\/ output: set baseOutputDirectory or a gs:\/\/ register.store/);
   });
 });
