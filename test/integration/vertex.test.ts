@@ -10,7 +10,7 @@ import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { definePipeline } from '../../sdk/define-pipeline.js';
 import { vertex } from '../../sdk/factories.js';
-import { PipelineError } from '../../sdk/errors.js';
+import type { PipelineError } from '../../sdk/errors.js';
 import { eventually, fixturePipeline, startHarness, type Harness } from '../helpers/harness.js';
 import { schemaProblems, startVertexStandIn, type VertexStandIn } from '../vertex-standin/server.js';
 
