@@ -263,7 +263,11 @@ export function wassersteinNormed(a: Float64Array, b: Float64Array): number {
   return wasserstein(a, b) / Math.max(std(a), 0.001);
 }
 
-/** Chi-square goodness of fit, Evidently's form: f_obs = current counts, f_exp = reference counts × n_cur / n_ref. */
+/**
+ * Chi-square goodness of fit, Evidently's form: f_obs = current counts, f_exp = reference counts × n_cur / n_ref.
+ * Differs from scipy in one case: a single category on both sides has zero degrees of freedom, where scipy (and
+ * so Evidently) answers NaN; we answer p = 1 (no drift), which is what the NaN means to Evidently's `p < 0.05`.
+ */
 export function chiSquarePValue<T extends number | string>(reference: ArrayLike<T>, current: ArrayLike<T>): number {
   const { ref, cur } = categoryCounts(reference, current);
   const scale = current.length / reference.length;
