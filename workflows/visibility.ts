@@ -26,7 +26,7 @@ export function approvalDetails(
   const metrics = Object.entries(training.metrics)
     .map(([k, v]) => `| ${k} | ${Number(v.toFixed(6))} |`)
     .join('\n');
-  const checks = gate.checks.map((c) => `- ${c.passed ? '✅' : '❌'} ${c.reason}`).join('\n');
+  const checks = gate.checks.map((c) => `- ${c.passed ? 'PASS' : 'FAIL'}: ${c.reason}`).join('\n');
   return [
     `## ${version.model} v${version.version} awaits approval`,
     `Send the **approve** or **reject** signal with \`{"by": "you@company.com", "comment": "why"}\`.`,
@@ -37,6 +37,7 @@ export function approvalDetails(
     metrics,
     '',
     '**Gate**',
+    '',
     checks,
     '',
     `Registry: ${version.manifestUri}`,

@@ -97,6 +97,22 @@ describe.skipIf(!uiUrl)(
       const status = await waitForStage(h, run.workflowId, 'approval');
       await expect.poll(async () => (await h.client.status(run)).approval.attempts.length).toBe(1);
       const refused = (await h.client.status(run)).approval.attempts[0]!;
+      // The run's details in the UI show the candidate's metrics and gate report next to the actions.
+      await page.goto(`${uiUrl}/namespaces/default/workflows/${encodeURIComponent(run.workflowId)}`);
+      await page
+        .getByRole('link', { name: 'User Metadata' })
+        .or(page.getByRole('tab', { name: 'User Metadata' }))
+        .first()
+        .click();
+      // What the UI's Current Details panel shows, read the way the UI reads it.
+      const metadata = await h.client.handle(run).query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      expect(metadata.currentDetails).toMatch(/^## iris-test v\d+ awaits approval/);
+      expect(metadata.currentDetails).toContain('| auc | 0.9 |');
+      expect(metadata.currentDetails).toContain('PASS: auc = 0.9 within [0.8, inf]');
+      await page.waitForTimeout(1500);
+      await page.screenshot({ path: 'test-results/web-ui-user-metadata.png' });
+      if (process.env.RECORD_SCREENSHOTS === '1')
+        await fs.copyFile('test-results/web-ui-user-metadata.png', 'docs/images/web-ui-user-metadata.png');
       expect(refused).toMatchObject({ accepted: false, via: 'signal' });
       expect(refused.reason).toMatch(/malformed payload/);
       expect(refused.reason).toMatch(/coment/);
