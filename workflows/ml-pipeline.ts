@@ -1,6 +1,7 @@
 /**
  * `mlPipeline`: interprets a pipeline spec (workflow input, recorded in history) as
- * ingest → train → gate → register → approval → deploy. Deterministic: all I/O happens in activities.
+ * ingest → train → gate → register → approval → deploy, then hands the model to its monitor when the spec
+ * asks for monitoring. Deterministic: all I/O happens in activities.
  */
 import {
   ActivityCancellationType,
@@ -57,8 +58,6 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
   const spec = checked.data;
   const model = spec.model ?? spec.name;
   const info = workflowInfo();
-  // Scheduled runs get their key from the id the schedule gave them (`pipeline/<name>/schedule-<time>`).
-  input = { ...input, runKey: input.runKey || info.workflowId.split('/').pop()! };
   // Scheduled runs get their key from the id the schedule gave them (`pipeline/<name>/schedule-<time>`).
   input = { ...input, runKey: input.runKey || info.workflowId.split('/').pop()! };
 
