@@ -208,13 +208,27 @@ ${report.problems.length ? `<p class="bad">${report.problems.map(escape).join('<
 <p>Bars: reference (blue) vs current (orange) shares per bin.</p>${plots}</body></html>`;
 }
 
-/** Starts a pipeline run for a trigger; a run with the same key collapses into the existing one. */
+/**
+ * Starts a pipeline run for a trigger; a run with the same key collapses into the existing one. With
+ * `unlessRunning`, nothing starts while that run (the model's previous retrain) is still running.
+ */
 export async function startTriggeredRun(
   spec: PipelineSpec,
   runKey: string,
   trigger: PipelineRunInput['trigger'],
-): Promise<{ workflowId: string }> {
+  unlessRunning?: string,
+): Promise<{ workflowId: string; started: boolean }> {
   const ctx = Context.current();
+  if (unlessRunning) {
+    const previous = await ctx.client.workflow
+      .getHandle(unlessRunning)
+      .describe()
+      .catch(() => undefined);
+    if (previous?.status.name === 'RUNNING') {
+      ctx.log.info(`trigger ${trigger.kind}: ${unlessRunning} still runs; not starting another`);
+      return { workflowId: unlessRunning, started: false };
+    }
+  }
   const workflowId = pipelineWorkflowId(spec.name, runKey);
   const input: PipelineRunInput = { spec, runKey, requestedBy: spec.retrain.requestedBy, trigger, params: {} };
   try {
@@ -229,7 +243,7 @@ export async function startTriggeredRun(
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // it already ran: nothing to do
   }
   ctx.log.info(`trigger ${trigger.kind}: run ${workflowId}`);
-  return { workflowId };
+  return { workflowId, started: true };
 }
 
 /** Starts the model's monitor, or hands the running one its new reference (signal-with-start: one per model). */

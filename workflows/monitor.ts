@@ -97,12 +97,22 @@ export async function monitorModel(input: MonitorInput): Promise<void> {
     const cooled = !state.lastRetrainAt || Date.now() - Date.parse(state.lastRetrainAt) >= ref.spec.monitor.cooldown;
     if (retrain.onDrift && state.streak >= ref.spec.monitor.sustainedWindows && cooled) {
       const runKey = `drift-v${ref.version}-${report.window.replace(/[-:.]/g, '').toLowerCase()}`;
+      // Claim the trigger before awaiting, so a racing check sees the cooldown; give it back if nothing started.
+      const before = { lastRetrainAt: state.lastRetrainAt, streak: state.streak };
       state.lastRetrainAt = new Date().toISOString();
       state.streak = 0;
-      const { workflowId } = await acts.startTriggeredRun(ref.spec, runKey, {
-        kind: 'drift',
-        reportUri: report.reportUri,
-      });
+      // One retrain per model at a time: while the previous one still runs, nothing new starts.
+      const previous = state.retrains.at(-1)?.workflowId;
+      const { workflowId, started } = await acts.startTriggeredRun(
+        ref.spec,
+        runKey,
+        { kind: 'drift', reportUri: report.reportUri },
+        previous,
+      );
+      if (!started) {
+        Object.assign(state, before);
+        return;
+      }
       if (!state.retrains.some((r) => r.workflowId === workflowId)) {
         state.retrains.push({
           workflowId,

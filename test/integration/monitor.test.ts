@@ -113,6 +113,53 @@ describe('monitoring and retraining', () => {
     },
   );
 
+  it(
+    'one retrain per model at a time: while a retrain runs, further drift starts nothing',
+    { timeout: 180_000 },
+    async () => {
+      const base = fixturePipeline({}, { sleep: 12 });
+      const pipeline = definePipeline({
+        ...base.spec,
+        name: 'iris-busy',
+        model: undefined,
+        approval: { required: false },
+        monitor: { enabled: true, window: '2s', sustainedWindows: 1, cooldown: '0s' },
+        retrain: { onDrift: true },
+      });
+      try {
+        const first = await h.client.start(pipeline, { requestedBy: 'ci@acme.com' });
+        const url = (await h.client.result(first)).deployment!.predictUrl;
+        const driftRuns = async () => {
+          const ids: string[] = [];
+          for await (const wf of h.temporal.workflow.list({
+            query: `WorkflowId STARTS_WITH "pipeline/iris-busy/drift-"`,
+          }))
+            ids.push(wf.workflowId);
+          return ids;
+        };
+        await send(url, 10, 3);
+        const [retrain] = await eventually(
+          async () => ((await driftRuns()).length > 0 ? driftRuns() : undefined),
+          60_000,
+          'the first retrain',
+        );
+        // Four more drifted windows while the 12 s retrain trains: each one qualifies on its own (cooldown 0).
+        for (let w = 0; w < 4; w++) {
+          await send(url, 10, 3);
+          await new Promise((r) => setTimeout(r, 2100));
+        }
+        expect((await h.client.handle(retrain!).describe()).status.name).toBe('RUNNING');
+        expect(await driftRuns()).toEqual([retrain]);
+      } finally {
+        await h.temporal.workflow
+          .getHandle('monitor/iris-busy')
+          .terminate('test done')
+          .catch(() => undefined);
+        await stopLocalServer(h.home, 'iris-busy');
+      }
+    },
+  );
+
   it('bad windows (empty, schema mismatch, all NaN) become report entries, never a crash', async () => {
     const store = openObjectStore(resolveActivityOptions({ home: h.home }).store);
     const spec = monitored().spec;
