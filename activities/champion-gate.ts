@@ -12,6 +12,7 @@ import type { GateSpec } from '../sdk/spec/pipeline.js';
 import { getAlias } from './aliases.js';
 import { type ObjectStore } from './object-store.js';
 import { readManifest, type Manifest } from './registry.js';
+import { readSource } from './ingest.js';
 import { readMetrics } from './training-contract.js';
 import { localPathOf } from './train-local.js';
 
@@ -68,11 +69,8 @@ async function reEvaluate(
   const modelDir = await localCopy(store, manifest);
   let dataPath = snapshot.uri.startsWith('file://') ? localPathOf(snapshot.uri) : undefined;
   if (!dataPath) {
-    const m = /^gs:\/\/[^/]+\/(.*)$/.exec(snapshot.uri);
-    const obj = m && (await store.get(m[1]!.slice(m[1]!.indexOf('snapshots/'))));
-    if (!obj) throw new Error(`Cannot read the candidate snapshot ${snapshot.uri} for re-evaluation`);
     dataPath = path.join(modelDir, '..', `${path.basename(modelDir)}-data.csv`);
-    await fs.writeFile(dataPath, obj.data);
+    await fs.writeFile(dataPath, (await readSource(snapshot.uri)).data);
   }
   const outDir = await fs.mkdtemp(path.join(os.tmpdir(), 'champion-eval-'));
   const [cmd, ...args] = evaluate.command;

@@ -24,19 +24,31 @@ async function sha256File(file: string): Promise<{ sha256: string; bytes: number
   return { sha256: hash.digest('hex'), bytes };
 }
 
+let sharedStorage: Storage | undefined;
+
+/** One Storage client per process: it pools connections and caches credentials. */
+function defaultStorage(): Storage {
+  sharedStorage ??= new Storage(
+    process.env.MLOPS_GCS_API_ENDPOINT
+      ? { apiEndpoint: process.env.MLOPS_GCS_API_ENDPOINT, projectId: process.env.GOOGLE_CLOUD_PROJECT ?? 'local' }
+      : {},
+  );
+  return sharedStorage;
+}
+
+/** The bucket's store and the object key of `gs://bucket/key` (a key ending in `/` names a prefix). */
+export function gcsObject(uri: string): { store: GcsObjectStore; key: string } {
+  const m = /^gs:\/\/([^/]+)\/(.*)$/.exec(uri);
+  if (!m) throw new Error(`"${uri}" does not name an object: write gs://bucket/path`);
+  return { store: new GcsObjectStore(`gs://${m[1]}`), key: m[2]! };
+}
+
 export class GcsObjectStore implements ObjectStore {
   readonly root: string;
   private readonly bucket: Bucket;
   private readonly prefix: string;
 
-  constructor(
-    uri: string,
-    storage = new Storage(
-      process.env.MLOPS_GCS_API_ENDPOINT
-        ? { apiEndpoint: process.env.MLOPS_GCS_API_ENDPOINT, projectId: process.env.GOOGLE_CLOUD_PROJECT ?? 'local' }
-        : {},
-    ),
-  ) {
+  constructor(uri: string, storage = defaultStorage()) {
     const m = /^gs:\/\/([a-z0-9][a-z0-9._-]{1,220})(?:\/(.*))?$/.exec(uri);
     if (!m) throw new Error(`"${uri}" is not a gs:// URI: write gs://bucket or gs://bucket/prefix`);
     this.bucket = storage.bucket(m[1]!);

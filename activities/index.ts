@@ -186,12 +186,6 @@ export function createActivities(options: ActivityOptions = {}) {
 
     /** Object URIs under a `gs://` or `file://` prefix, sorted. */
     async listObjects(input: { prefix: string }): Promise<string[]> {
-      const m = /^(gs:\/\/[^/]+|file:\/\/)(\/?.*)$/.exec(input.prefix);
-      if (!m) throw ApplicationFailure.nonRetryable(`${input.prefix} is not a gs:// or file:// prefix`, 'InvalidSpec');
-      if (m[1]!.startsWith('gs://')) {
-        const store = openObjectStore(m[1]!);
-        return (await store.list(m[2]!.replace(/^\//, ''))).map((k) => store.uri(k));
-      }
       const store = openObjectStore(input.prefix);
       return (await store.list('')).map((k) => store.uri(k));
     },

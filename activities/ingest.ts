@@ -9,7 +9,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ColumnSpec, IngestSpec } from '../sdk/spec/ingest.js';
 import type { ColumnProfile, DataProblem, DataSnapshot } from '../sdk/run-types.js';
 import { parseCsv } from './csv.js';
-import { GcsObjectStore } from './gcs-object-store.js';
+import { gcsObject } from './gcs-object-store.js';
 import { sha256Hex, type ObjectStore } from './object-store.js';
 
 export interface IngestInput {
@@ -163,14 +163,14 @@ function numericSummary(values: number[]): Pick<ColumnProfile, 'min' | 'max' | '
 /** Reads the source bytes: a `gs://bucket/object`, a `file://` URI or a local path. */
 export async function readSource(source: string): Promise<{ data: Buffer; label: string }> {
   if (source.startsWith('gs://')) {
-    const m = /^gs:\/\/([^/]+)\/(.+)$/.exec(source);
-    if (!m)
+    const { store, key } = gcsObject(source);
+    if (!key || key.endsWith('/')) {
       throw ApplicationFailure.nonRetryable(
         `ingest.source ${source} must name an object: gs://bucket/path/data.csv`,
         'InvalidSpec',
       );
-    const store = new GcsObjectStore(`gs://${m[1]}`);
-    const found = await store.get(m[2]!);
+    }
+    const found = await store.get(key);
     if (!found) throw notFound(source);
     return { data: found.data, label: source };
   }

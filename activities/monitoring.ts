@@ -76,6 +76,19 @@ function toNumber(v: unknown): number {
   return NaN;
 }
 
+/** Parsed training snapshots, by sha256: snapshots are immutable, and a monitor checks the same one every window. */
+const references = new Map<string, string[][]>();
+
+async function referenceRows(snapshot: DataSnapshot): Promise<string[][]> {
+  let rows = references.get(snapshot.sha256);
+  if (!rows) {
+    rows = parseCsv((await readSource(snapshot.uri)).data.toString('utf8'));
+    if (references.size >= 8) references.delete(references.keys().next().value!);
+    references.set(snapshot.sha256, rows);
+  }
+  return rows;
+}
+
 /** Computes the drift report of one window; per-column problems are recorded, not thrown. */
 export async function computeDriftReport(
   store: ObjectStore,
@@ -99,7 +112,7 @@ export async function computeDriftReport(
   });
   if (rows.length === 0) problems.push(`window ${window} has no usable requests`);
 
-  const [header = [], ...body] = parseCsv((await readSource(input.snapshot.uri)).data.toString('utf8'));
+  const [header = [], ...body] = await referenceRows(input.snapshot);
   const columns = spec.monitor.columns ?? Object.keys(spec.ingest.columns).filter((c) => c !== spec.ingest.target);
   const results: ColumnReport[] = [];
   const drifts: ColumnDrift[] = [];

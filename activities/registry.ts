@@ -19,7 +19,7 @@ import type {
 } from '../sdk/run-types.js';
 import { z } from 'zod';
 import { getAlias, moveAlias } from './aliases.js';
-import { GcsObjectStore } from './gcs-object-store.js';
+import { gcsObject } from './gcs-object-store.js';
 import { getJson, PreconditionFailedError, sha256Hex, updateJson, type ObjectStore } from './object-store.js';
 import { localPathOf } from './train-local.js';
 
@@ -146,12 +146,11 @@ export async function registerModel(store: ObjectStore, input: RegisterInput): P
   const modelUri = lineage.training.modelUri;
   if (modelUri.startsWith('gs://')) {
     // A cloud job's model directory: copy object by object into the registry.
-    const [, bucket, prefix] = /^gs:\/\/([^/]+)\/(.*)$/.exec(modelUri.endsWith('/') ? modelUri : `${modelUri}/`)!;
-    const source = new GcsObjectStore(`gs://${bucket}`);
-    for (const objectKey of await source.list(prefix!)) {
+    const { store: source, key: prefix } = gcsObject(modelUri.endsWith('/') ? modelUri : `${modelUri}/`);
+    for (const objectKey of await source.list(prefix)) {
       const obj = await source.get(objectKey);
       if (!obj) continue;
-      const rel = objectKey.slice(prefix!.length);
+      const rel = objectKey.slice(prefix.length);
       const key = versionKey(model, version, `artifacts/${rel}`);
       await store.put(key, obj.data);
       artifacts.push({ path: rel, uri: store.uri(key), sha256: sha256Hex(obj.data), bytes: obj.data.length });

@@ -12,7 +12,7 @@ import type { TrainingResult } from '../../sdk/run-types.js';
 import type { VertexBackend } from '../../sdk/spec/backends.js';
 import { readMetrics } from '../training-contract.js';
 import { contractEnv, type JobContractEnv } from '../training-contract.js';
-import { GcsObjectStore } from '../gcs-object-store.js';
+import { gcsObject } from '../gcs-object-store.js';
 import { consoleUrl, VertexApi, VertexApiError, type CustomJob } from './api.js';
 
 const JOB_KEY_LABEL = 'mlops-job-key';
@@ -230,8 +230,8 @@ async function finish(
   reattached: boolean,
 ): Promise<TrainingResult> {
   const modelUri = `${job.outputDirectory.replace(/\/$/, '')}/model/`;
-  const m = /^gs:\/\/([^/]+)\/(.*)$/.exec(modelUri)!;
-  const metricsObject = await new GcsObjectStore(`gs://${m[1]}`).get(`${m[2]}metrics.json`);
+  const { store, key } = gcsObject(modelUri);
+  const metricsObject = await store.get(`${key}metrics.json`);
   if (!metricsObject)
     throw ApplicationFailure.nonRetryable(
       `Vertex job ${name} succeeded but wrote no ${modelUri}metrics.json`,

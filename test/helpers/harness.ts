@@ -88,6 +88,14 @@ export function fixturePipeline(
   });
 }
 
+/** Ids of the workflows whose id starts with `prefix` (visibility query). */
+export async function workflowIdsStartingWith(h: Harness, prefix: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const wf of h.temporal.workflow.list({ query: `WorkflowId STARTS_WITH "${prefix}"` }))
+    ids.push(wf.workflowId);
+  return ids;
+}
+
 /** Thrown from an `eventually` check to stop waiting at once. */
 export class StopWaiting extends Error {}
 

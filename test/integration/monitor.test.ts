@@ -13,7 +13,14 @@ import { computeDriftReport } from '../../activities/monitoring.js';
 import { ensureTemporalCli } from '../../scripts/dev-server.js';
 import { definePipeline } from '../../sdk/define-pipeline.js';
 import { recordHistory } from '../helpers/histories.js';
-import { eventually, FIXTURES, fixturePipeline, startHarness, type Harness } from '../helpers/harness.js';
+import {
+  eventually,
+  workflowIdsStartingWith,
+  FIXTURES,
+  fixturePipeline,
+  startHarness,
+  type Harness,
+} from '../helpers/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -87,11 +94,7 @@ describe('monitoring and retraining', () => {
       expect(status.latest?.drifted ?? true).toBe(true);
 
       await Promise.all([h.client.checkMonitor('iris-monitored'), h.client.checkMonitor('iris-monitored')]);
-      const runs = [];
-      for await (const wf of h.temporal.workflow.list({
-        query: `WorkflowId STARTS_WITH "pipeline/iris-monitored/drift-"`,
-      }))
-        runs.push(wf.workflowId);
+      const runs = await workflowIdsStartingWith(h, 'pipeline/iris-monitored/drift-');
       expect(runs).toHaveLength(1);
       expect(status.retrains).toHaveLength(1);
 
@@ -129,14 +132,7 @@ describe('monitoring and retraining', () => {
       try {
         const first = await h.client.start(pipeline, { requestedBy: 'ci@acme.com' });
         const url = (await h.client.result(first)).deployment!.predictUrl;
-        const driftRuns = async () => {
-          const ids: string[] = [];
-          for await (const wf of h.temporal.workflow.list({
-            query: `WorkflowId STARTS_WITH "pipeline/iris-busy/drift-"`,
-          }))
-            ids.push(wf.workflowId);
-          return ids;
-        };
+        const driftRuns = () => workflowIdsStartingWith(h, 'pipeline/iris-busy/drift-');
         await send(url, 10, 3);
         const [retrain] = await eventually(
           async () => ((await driftRuns()).length > 0 ? driftRuns() : undefined),
@@ -213,14 +209,7 @@ describe('monitoring and retraining', () => {
           .bucket(bucket)
           .upload(path.join(FIXTURES, 'iris-mini.csv'), { destination: 'incoming/2026-11-22.csv' });
         const objectUri = `gs://${bucket}/incoming/2026-11-22.csv`;
-        const runs = async () => {
-          const ids: string[] = [];
-          for await (const wf of h.temporal.workflow.list({
-            query: `WorkflowId STARTS_WITH "pipeline/iris-newdata/data-"`,
-          }))
-            ids.push(wf.workflowId);
-          return ids;
-        };
+        const runs = () => workflowIdsStartingWith(h, 'pipeline/iris-newdata/data-');
         const [first] = await eventually(
           async () => ((await runs()).length > 0 ? runs() : undefined),
           60_000,
@@ -262,13 +251,7 @@ describe('monitoring and retraining', () => {
         const { stdout } = await promisify(execFile)(cli, ['schedule', 'list', '--address', inject('temporalAddress')]);
         expect(stdout).toContain('retrain/iris-scheduled');
         const started = await eventually(
-          async () => {
-            for await (const wf of h.temporal.workflow.list({
-              query: `WorkflowId STARTS_WITH "pipeline/iris-scheduled/schedule-"`,
-            }))
-              return wf.workflowId;
-            return undefined;
-          },
+          async () => (await workflowIdsStartingWith(h, 'pipeline/iris-scheduled/schedule-'))[0],
           60_000,
           'a scheduled run',
         );

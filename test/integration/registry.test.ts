@@ -37,6 +37,9 @@ describe.each(['file', 'gs'] as const)('registry on %s://', (kind) => {
   beforeAll(async () => {
     store = await newStore(kind);
   });
+  /** The `temporal-mlops models` CLI against this store. */
+  const cli = (...args: string[]) =>
+    run(process.execPath, ['bin/temporal-mlops.js', 'models', ...args, '--store', store.root]);
 
   it('stores objects with create-only and generation preconditions', async () => {
     const gen = await store.put('x/a.json', '{"n":1}', { ifGeneration: 'absent' });
@@ -109,8 +112,6 @@ describe.each(['file', 'gs'] as const)('registry on %s://', (kind) => {
     expect((await liveAt(store, 'live', new Date('2026-01-03T18:00:00Z')))?.to).toBe(3);
     expect((await liveAt(store, 'live', new Date()))?.to).toBe(2);
 
-    const cli = (...args: string[]) =>
-      run(process.execPath, ['bin/temporal-mlops.js', 'models', ...args, '--store', store.root]);
     const { stdout: at2 } = await cli('live', 'live', '--at', '2026-01-02T18:00:00Z');
     expect(at2).toMatch(
       /^live v2 was live at 2026-01-02T18:00:00.000Z: deploy at 2026-01-02T12:00:00.000Z by a@acme.com \(v2\), until 2026-01-03T12:00:00.000Z/,
@@ -120,8 +121,6 @@ describe.each(['file', 'gs'] as const)('registry on %s://', (kind) => {
   });
 
   it('the models CLI lists models and prints the lineage of a version', async () => {
-    const cli = (...args: string[]) =>
-      run(process.execPath, ['bin/temporal-mlops.js', 'models', ...args, '--store', store.root]);
     const { stdout: list } = await cli('list');
     expect(list).toMatch(/m50 {2}50 version\(s\), latest v50, champion v\d+/);
     const { stdout: lineageText } = await cli('lineage', 'm50@champion');
