@@ -22,6 +22,7 @@ import { ParamsSchema } from './spec/common.js';
 import { parseOrThrow } from './validate.js';
 import { DEFAULT_TASK_QUEUE, resolveConnectionOptions, type ConnectionOptions } from './connection.js';
 import { PipelineSchedules } from './schedules.js';
+import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/visibility.js';
 
 export interface PipelineClientOptions extends ConnectionOptions {
   taskQueue?: string;
@@ -57,12 +58,9 @@ type RunRef = PipelineRun | string;
 const idOf = (run: RunRef) => (typeof run === 'string' ? run : run.workflowId);
 
 /** Names of the search attributes the workflow keeps current (see workflows/visibility.ts). */
-export const SEARCH_ATTRIBUTES = {
-  MlopsPipeline: 'Keyword',
-  MlopsModel: 'Keyword',
-  MlopsStage: 'Keyword',
-  MlopsModelVersion: 'Int',
-} as const;
+export const SEARCH_ATTRIBUTES: Record<string, 'Keyword' | 'Int'> = Object.fromEntries(
+  Object.values(SEARCH_ATTRIBUTE_KEYS).map((key) => [key.name, key.type === 'INT' ? 'Int' : 'Keyword']),
+);
 
 /** A run waiting for a decision, as `pending()` lists it. */
 export interface PendingApproval {
@@ -234,8 +232,8 @@ export class PipelineClient {
       const sa = wf.typedSearchAttributes;
       out.push({
         workflowId: wf.workflowId,
-        pipeline: String(sa.get({ name: 'MlopsPipeline', type: 'KEYWORD' } as never) ?? wf.workflowId.split('/')[1]),
-        model: candidate.model ?? String(sa.get({ name: 'MlopsModel', type: 'KEYWORD' } as never) ?? ''),
+        pipeline: sa.get(SEARCH_ATTRIBUTE_KEYS.pipeline) ?? wf.workflowId.split('/')[1]!,
+        model: candidate.model ?? sa.get(SEARCH_ATTRIBUTE_KEYS.model) ?? '',
         version: candidate.version,
         metrics: candidate.metrics ?? {},
         startedAt: wf.startTime,
