@@ -1,9 +1,13 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+// Scale tests (test/scale) measure timings, so they run alone: `MLOPS_SCALE_TESTS=1 vitest run` (npm test does).
+const scale = process.env.MLOPS_SCALE_TESTS === '1';
 
 export default defineConfig({
   test: {
     pool: 'forks',
-    include: ['test/**/*.test.ts'],
+    include: scale ? ['test/scale/**/*.test.ts'] : ['test/**/*.test.ts'],
+    exclude: scale ? configDefaults.exclude : [...configDefaults.exclude, 'test/scale/**'],
     globalSetup: ['test/helpers/global-setup.ts'],
     setupFiles: ['test/helpers/test-env.ts'],
     testTimeout: 120_000,

@@ -17,6 +17,10 @@ try {
   }
   console.log('\n\u25b6 Tests (real Temporal dev server)');
   sh('npx', ['vitest', 'run', ...only]);
+  if (only.length === 0) {
+    console.log('\n\u25b6 Scale tests, alone on the machine (their timings are acceptance criteria)');
+    sh('npx', ['vitest', 'run'], { env: { ...process.env, MLOPS_SCALE_TESTS: '1' } });
+  }
   console.log(`\nAll green in ${Math.round((Date.now() - started) / 1000)} s.`);
 } catch (err) {
   console.error(`\n${err.message}`);

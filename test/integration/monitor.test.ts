@@ -147,6 +147,13 @@ describe('monitoring and retraining', () => {
         expect((await h.client.handle(retrain!).describe()).status.name).toBe('RUNNING');
         expect(await driftRuns()).toEqual([retrain]);
       } finally {
+        // The retrain would redeploy and signal-with-start the monitor again: stop it first.
+        for (const id of await workflowIdsStartingWith(h, 'pipeline/iris-busy/drift-')) {
+          await h.temporal.workflow
+            .getHandle(id)
+            .terminate('test done')
+            .catch(() => undefined);
+        }
         await h.temporal.workflow
           .getHandle('monitor/iris-busy')
           .terminate('test done')
