@@ -32,6 +32,7 @@ import { openObjectStore, type ObjectStore } from './object-store.js';
 import { recordApproval, recordDeployment, registerModel, type RegisterInput } from './registry.js';
 import { localPathOf, trainLocal } from './train-local.js';
 import { trainVertex } from './vertex/train-vertex.js';
+import { trainKubernetes } from './kubernetes/train-kubernetes.js';
 
 export interface ActivityOptions {
   /** Working directory for local jobs and servers (default `$MLOPS_HOME` or `./.mlops`). */
@@ -98,34 +99,25 @@ export function createActivities(options: ActivityOptions = {}) {
       const backend = input.train.backend;
       const workflowId = ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId;
       const jobKey = trainingJobKey(ctx.info.namespace, workflowId, ctx.info.activityId, input.pipeline);
-      if (backend.kind === 'vertex') {
+      if (backend.kind === 'vertex' || backend.kind === 'kubernetes') {
         const store = storeFor(input.store);
         const outputDirectory =
           backend.baseOutputDirectory ?? (store.root.startsWith('gs://') ? `${store.root}/jobs/${jobKey}/` : undefined);
         if (!outputDirectory) {
           throw ApplicationFailure.nonRetryable(
-            'The vertex backend needs a gs:// output: set baseOutputDirectory or a gs:// register.store',
+            `The ${backend.kind} backend needs a gs:// output: set train.backend.baseOutputDirectory or a gs:// register.store`,
             'InvalidSpec',
           );
         }
-        return trainVertex({
-          jobKey,
-          backend,
-          outputDirectory,
-          preemptions: 0,
-          contract: {
-            dataUri: input.snapshot.uri,
-            runKey: input.runKey,
-            pipeline: input.pipeline,
-            params: input.params,
-          },
-        });
-      }
-      if (backend.kind !== 'local') {
-        throw ApplicationFailure.nonRetryable(
-          `The ${backend.kind} training backend is not available yet in this release of temporal-mlops: use local() or vertex() for now`,
-          'BackendNotAvailable',
-        );
+        const contract = {
+          dataUri: input.snapshot.uri,
+          runKey: input.runKey,
+          pipeline: input.pipeline,
+          params: input.params,
+        };
+        return backend.kind === 'vertex'
+          ? trainVertex({ jobKey, backend, outputDirectory, preemptions: 0, contract })
+          : trainKubernetes({ jobKey, backend, outputDirectory, contract });
       }
       const dataPath = input.snapshot.uri.startsWith('file://')
         ? localPathOf(input.snapshot.uri)

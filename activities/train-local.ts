@@ -12,6 +12,7 @@ import { ApplicationFailure, Context, CancelledFailure } from '@temporalio/activ
 import type { LocalBackend } from '../sdk/spec/backends.js';
 import type { TrainingResult } from '../sdk/run-types.js';
 import { contractEnv, readMetrics, type JobContractEnv } from './training-contract.js';
+import { sleepOrCancel } from './sleep.js';
 import {
   isOurProcess,
   readExitCode,
@@ -188,20 +189,6 @@ export async function trainLocal(job: LocalTrainingJob): Promise<TrainingResult>
   } finally {
     ctx.cancellationSignal.removeEventListener('abort', onCancel);
   }
-}
-
-function sleepOrCancel(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }
 
 async function finish(

@@ -5,7 +5,7 @@ import { ensureTools, ensureChromium, ensureNodeDeps, ensurePythonVenv, sh } fro
 const started = Date.now();
 try {
   ensureNodeDeps();
-  ensureTools({ gcs: true });
+  ensureTools({ gcs: true, kube: true });
   ensurePythonVenv();
   ensureChromium();
   const only = process.argv.slice(2);

@@ -54,12 +54,21 @@ export function ensurePythonVenv() {
 }
 
 /**
- * The Temporal CLI (and, for the tests, fake-gcs-server), built from Go modules once and cached by version
- * (see scripts/dev-server.ts and scripts/fake-gcs.ts).
+ * The Temporal CLI and, for the tests, fake-gcs-server and the Kubernetes control plane + kwok, built from Go
+ * modules once and cached by version (see scripts/dev-server.ts, scripts/fake-gcs.ts, scripts/kube.ts).
  */
-export function ensureTools({ gcs = false } = {}) {
-  step(`Checking the Temporal CLI${gcs ? ' and fake-gcs-server' : ''} (built once from Go modules, cached by version)`);
-  sh(process.execPath, ['--import', 'tsx', 'scripts/ensure-tools.ts', ...(gcs ? ['--gcs'] : [])]);
+export function ensureTools({ gcs = false, kube = false } = {}) {
+  const extra = [gcs && 'fake-gcs-server', kube && 'the Kubernetes control plane'].filter(Boolean);
+  step(
+    `Checking the Temporal CLI${extra.map((e) => ` and ${e}`).join('')} (built once from Go modules, cached by version)`,
+  );
+  sh(process.execPath, [
+    '--import',
+    'tsx',
+    'scripts/ensure-tools.ts',
+    ...(gcs ? ['--gcs'] : []),
+    ...(kube ? ['--kube'] : []),
+  ]);
 }
 
 /** Debian's Chromium for the browser tests (Playwright drives it; nothing is downloaded at run time). */

@@ -16,8 +16,8 @@ export function local(options: WithoutKind<typeof LocalBackendSchema>) {
 }
 
 /**
- * Train as a Vertex AI CustomJob. Validated now; its launcher ships in a later release and fails with
- * `BackendNotAvailable` until then.
+ * Train as a Vertex AI CustomJob (v1 REST, Application Default Credentials). Outputs go to
+ * `baseOutputDirectory` or under a gs:// `register.store`.
  *
  * @example vertex({ project: 'acme-ml', region: 'us-central1', image: 'us-docker.pkg.dev/acme/train:1', accelerator: { type: 'NVIDIA_L4', count: 1 } })
  */
@@ -26,8 +26,8 @@ export function vertex(options: WithoutKind<typeof VertexBackendSchema>) {
 }
 
 /**
- * Train as a Kubernetes batch/v1 Job. Validated now; its launcher ships in a later release and fails with
- * `BackendNotAvailable` until then.
+ * Train as a Kubernetes batch/v1 Job (the worker's kubeconfig or in-cluster credentials). Outputs go to
+ * `baseOutputDirectory` or under a gs:// `register.store`.
  *
  * @example kubernetes({ image: 'ghcr.io/acme/train:1', gpus: 1, nodeSelector: { 'cloud.google.com/gke-accelerator': 'nvidia-l4' } })
  */

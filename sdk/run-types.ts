@@ -64,6 +64,8 @@ export interface TrainingResult {
   finishedAt: string;
   /** True when this attempt found the job already running and attached to it. */
   reattached: boolean;
+  /** Disruptions (spot preemption, eviction) survived by resuming from checkpoints; absent when none. */
+  preemptions?: number;
   /** What code trained the model: the command, and the git commit of its directory when it is a checkout. */
   code?: { command: string[]; gitCommit?: string; gitDirty?: boolean; image?: string };
 }

@@ -4,15 +4,11 @@
  * query) and reattaches, so a retried or restarted activity never starts a second job. A create whose response
  * was lost is found by the same query. Cancelling the activity cancels the job.
  */
-import { promises as fs } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { TrainingResult } from '../../sdk/run-types.js';
 import type { VertexBackend } from '../../sdk/spec/backends.js';
-import { readMetrics } from '../training-contract.js';
 import { contractEnv, type JobContractEnv } from '../training-contract.js';
-import { gcsObject } from '../gcs-object-store.js';
+import { readRemoteMetrics } from '../remote-metrics.js';
 import { consoleUrl, VertexApi, VertexApiError, type CustomJob } from './api.js';
 
 const JOB_KEY_LABEL = 'mlops-job-key';
@@ -230,16 +226,7 @@ async function finish(
   reattached: boolean,
 ): Promise<TrainingResult> {
   const modelUri = `${job.outputDirectory.replace(/\/$/, '')}/model/`;
-  const { store, key } = gcsObject(modelUri);
-  const metricsObject = await store.get(`${key}metrics.json`);
-  if (!metricsObject)
-    throw ApplicationFailure.nonRetryable(
-      `Vertex job ${name} succeeded but wrote no ${modelUri}metrics.json`,
-      'InvalidMetrics',
-    );
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'vertex-metrics-'));
-  await fs.writeFile(path.join(dir, 'metrics.json'), metricsObject.data);
-  const metrics = await readMetrics(dir);
+  const metrics = await readRemoteMetrics(modelUri, `Vertex job ${name}`);
   return {
     jobKey: job.jobKey,
     backend: 'vertex',

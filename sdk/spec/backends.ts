@@ -1,7 +1,6 @@
 /**
  * Training backends as tagged descriptors, checked by one discriminated union. Sandbox-safe.
- * `local` runs now; `vertex` and `kubernetes` are validated here and their launchers fail with
- * `BackendNotAvailable` until they ship.
+ * `local` runs a process on the worker's machine; `vertex` a Vertex AI CustomJob; `kubernetes` a batch/v1 Job.
  */
 import { z } from 'zod';
 import { DurationSchema } from '../duration.js';
@@ -75,18 +74,55 @@ export const VertexBackendSchema = z
     }
   });
 
+const K8S_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const QuantitySchema = z
+  .string()
+  .regex(/^\d+(\.\d+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$/, 'must be a Kubernetes quantity such as "4", "500m" or "16Gi"');
+
+export const TolerationSchema = z.strictObject({
+  key: z.string().optional(),
+  operator: z.enum(['Exists', 'Equal']).default('Equal'),
+  value: z.string().optional(),
+  effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+});
+
 export const KubernetesBackendSchema = z.strictObject({
   kind: z.literal('kubernetes'),
-  namespace: z.string().default('default'),
+  /** kubeconfig context to use; default: the current context, or in-cluster credentials in a pod. */
+  context: z.string().optional(),
+  namespace: z
+    .string()
+    .regex(K8S_NAME, 'must be a Kubernetes namespace name (lowercase, digits, "-")')
+    .default('default'),
   image: z.string().min(1, 'is required: the training container image'),
   command: CommandSchema.optional(),
   args: z.array(z.string()).default([]),
   env: SafeEnvSchema.default({}),
+  /** GPUs per pod, requested as the extended resource `gpuResource`. */
   gpus: z.number().int().min(0).max(16).default(0),
+  gpuResource: z.string().default('nvidia.com/gpu'),
+  cpu: QuantitySchema.optional(),
+  memory: QuantitySchema.optional(),
+  /** e.g. { 'cloud.google.com/gke-accelerator': 'nvidia-l4' } */
   nodeSelector: z.record(z.string(), z.string()).default({}),
+  tolerations: z.array(TolerationSchema).default([]),
   serviceAccount: z.string().optional(),
+  /** Pod failures other than user-code exits and disruptions tolerated by the Job controller. */
   backoffLimit: z.number().int().min(0).default(0),
+  /** Disruptions (eviction, preemption, node loss) tolerated; each gets a new pod from the checkpoints. */
+  maxPreemptions: z.number().int().min(0).default(3),
   activeDeadline: DurationSchema.optional(),
+  /** How long the finished Job is kept for inspection before Kubernetes deletes it. */
+  ttlAfterFinished: DurationSchema.prefault('1d'),
+  /** Kueue LocalQueue: sets the `kueue.x-k8s.io/queue-name` label so Kueue admits the Job. */
+  kueueQueue: z.string().optional(),
+  /** gs:// directory for the job's outputs (AIP_MODEL_DIR etc.); default: under a gs:// register.store. */
+  baseOutputDirectory: z
+    .string()
+    .regex(/^gs:\/\//, 'must be a gs:// URI')
+    .optional(),
+  labels: z.record(z.string(), z.string()).default({}),
+  annotations: z.record(z.string(), z.string()).default({}),
 });
 
 export const TrainingBackendSchema = z.discriminatedUnion('kind', [

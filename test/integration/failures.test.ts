@@ -138,24 +138,18 @@ describe('training and data failures', () => {
     expect(status.stages.train).toBe('pending');
   });
 
-  it('a backend whose launcher is not available yet fails loudly with BackendNotAvailable', async () => {
-    const backend = kubernetes({ image: 'ghcr.io/acme/train:1', gpus: 1 });
-    const base = fixturePipeline();
-    const pipeline = fixturePipeline({ train: { ...base.spec.train, backend } });
-    const run = await h.client.start(pipeline, { requestedBy: 'ci@acme.com' });
-    const err = await failure(h.client.result(run));
-    expect(err.code).toBe('BackendNotAvailable');
-    expect(err.message).toMatch(/kubernetes training backend is not available yet/);
-  });
-
-  it('vertex() without a gs:// output location fails with a clear InvalidSpec', async () => {
-    const backend = vertex({ project: 'acme', region: 'us-central1', image: 'us-docker.pkg.dev/acme/train:1' });
+  it.each([
+    ['vertex', vertex({ project: 'acme', region: 'us-central1', image: 'us-docker.pkg.dev/acme/train:1' })],
+    ['kubernetes', kubernetes({ image: 'ghcr.io/acme/train:1', gpus: 1 })],
+  ])('%s() without a gs:// output location fails with a clear InvalidSpec', async (kind, backend) => {
     const base = fixturePipeline();
     const run = await h.client.start(fixturePipeline({ train: { ...base.spec.train, backend } }), {
       requestedBy: 'ci@acme.com',
     });
     const err = await failure(h.client.result(run));
     expect(err.code).toBe('InvalidSpec');
-    expect(err.message).toMatch(/needs a gs:\/\/ output: set baseOutputDirectory or a gs:\/\/ register.store/);
+    expect(err.message).toBe(
+      `The ${kind} backend needs a gs:// output: set train.backend.baseOutputDirectory or a gs:// register.store`,
+    );
   });
 });

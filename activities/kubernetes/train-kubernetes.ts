@@ -1,0 +1,261 @@
+/**
+ * The `kubernetes` training backend: one batch/v1 Job per training step, named by the job key, so a retried
+ * or restarted activity finds the Job its predecessor created (look up first; a create answered 409 is the
+ * same Job) and never starts a second one. The Job's pod failure policy sorts failures the way DESIGN.md's
+ * failure types do: a user-code exit fails the Job at once (`TrainingFailed`, not retried); a disruption
+ * (eviction, preemption, node loss: `DisruptionTarget`) is ignored by the Job controller, which starts a new
+ * pod that resumes from the same AIP_CHECKPOINT_DIR; here each such pod counts against `maxPreemptions`.
+ * Cancelling the activity deletes the Job with its pods (propagationPolicy Background).
+ */
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { TrainingResult } from '../../sdk/run-types.js';
+import type { KubernetesBackend } from '../../sdk/spec/backends.js';
+import { contractEnv, type JobContractEnv } from '../training-contract.js';
+import { readRemoteMetrics } from '../remote-metrics.js';
+import { KubeApi, KubeApiError } from './api.js';
+import { sleepOrCancel } from '../sleep.js';
+
+export const CONTAINER = 'train';
+export const JOB_KEY_LABEL = 'mlops.temporal.io/job-key';
+const POLL_MS = () => Number(process.env.MLOPS_KUBE_POLL_MS ?? 5_000);
+const LOG_LINES = 30;
+
+export interface KubernetesTrainingJob {
+  jobKey: string;
+  backend: KubernetesBackend;
+  /** gs:// directory for the job's outputs; AIP_MODEL_DIR etc. are set below it. */
+  outputDirectory: string;
+  contract: Omit<JobContractEnv, 'modelDir' | 'checkpointDir' | 'tensorboardDir' | 'jobKey'>;
+}
+
+/** The Job name: the job key, which is already lowercase and at most 63 characters. */
+export function kubernetesJobName(jobKey: string): string {
+  return jobKey
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 63)
+    .replace(/^-+|-+$/g, '');
+}
+
+function outputs(job: KubernetesTrainingJob) {
+  const base = job.outputDirectory.replace(/\/$/, '');
+  return { modelDir: `${base}/model/`, checkpointDir: `${base}/checkpoints/`, tensorboardDir: `${base}/logs/` };
+}
+
+/** The Job manifest for a training step. */
+export function jobManifest(job: KubernetesTrainingJob): V1Job {
+  const b = job.backend;
+  const name = kubernetesJobName(job.jobKey);
+  const labels = {
+    ...b.labels,
+    'app.kubernetes.io/managed-by': 'temporal-mlops',
+    'mlops.temporal.io/pipeline': kubernetesJobName(job.contract.pipeline),
+    [JOB_KEY_LABEL]: name,
+    ...(b.kueueQueue ? { 'kueue.x-k8s.io/queue-name': b.kueueQueue } : {}),
+  };
+  const env = { ...b.env, ...contractEnv({ ...job.contract, jobKey: job.jobKey, ...outputs(job) }) };
+  const limits: Record<string, string> = {};
+  if (b.gpus > 0) limits[b.gpuResource] = String(b.gpus);
+  if (b.cpu) limits.cpu = b.cpu;
+  if (b.memory) limits.memory = b.memory;
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name,
+      namespace: b.namespace,
+      labels,
+      annotations: { 'mlops.temporal.io/run-key': job.contract.runKey },
+    },
+    spec: {
+      backoffLimit: b.backoffLimit,
+      // A replacement pod only once the old one has stopped: never two pods writing the same checkpoints.
+      podReplacementPolicy: 'Failed',
+      podFailurePolicy: {
+        rules: [
+          { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+          { action: 'FailJob', onExitCodes: { containerName: CONTAINER, operator: 'NotIn', values: [0] } },
+        ],
+      },
+      ...(b.activeDeadline ? { activeDeadlineSeconds: Math.ceil(b.activeDeadline / 1000) } : {}),
+      ttlSecondsAfterFinished: Math.ceil(b.ttlAfterFinished / 1000),
+      template: {
+        metadata: { labels: { ...labels }, annotations: { ...b.annotations } },
+        spec: {
+          restartPolicy: 'Never',
+          ...(b.serviceAccount ? { serviceAccountName: b.serviceAccount } : {}),
+          nodeSelector: b.nodeSelector,
+          tolerations: b.tolerations,
+          containers: [
+            {
+              name: CONTAINER,
+              image: b.image,
+              ...(b.command ? { command: b.command } : {}),
+              args: b.args,
+              env: Object.entries(env).map(([envName, value]) => ({ name: envName, value })),
+              resources: { limits, requests: { ...limits } },
+              // On a failure the kubelet puts the log's tail into the termination message.
+              terminationMessagePolicy: 'FallbackToLogsOnError',
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+function asFailure(err: unknown): never {
+  if (err instanceof KubeApiError && err.kind === 'permanent')
+    throw ApplicationFailure.nonRetryable(err.message, 'TrainingFailed', { httpStatus: err.status });
+  throw err;
+}
+
+/** Finds this step's Job or creates it. */
+async function launchOrAttach(api: KubeApi, job: KubernetesTrainingJob): Promise<{ job: V1Job; reattached: boolean }> {
+  const ctx = Context.current();
+  const manifest = jobManifest(job);
+  const name = manifest.metadata!.name!;
+  const existing = await api.getJob(job.backend.namespace, name);
+  if (existing) return { job: checkOwned(existing, name), reattached: true };
+  try {
+    const created = await api.createJob(job.backend.namespace, manifest);
+    ctx.log.info(`train: created Kubernetes Job ${job.backend.namespace}/${name}`);
+    return { job: created, reattached: false };
+  } catch (err) {
+    // 409: the Job exists (a create whose response was lost, or a racing attempt): it is ours, attach.
+    if (err instanceof KubeApiError && err.status === 409) {
+      const found = await api.getJob(job.backend.namespace, name);
+      if (found) return { job: checkOwned(found, name), reattached: true };
+    }
+    return asFailure(err);
+  }
+}
+
+function checkOwned(found: V1Job, name: string): V1Job {
+  if (found.metadata?.labels?.[JOB_KEY_LABEL] !== name)
+    throw ApplicationFailure.nonRetryable(
+      `A Job named ${name} exists in ${found.metadata?.namespace} but was not created by temporal-mlops ` +
+        `(label ${JOB_KEY_LABEL} missing): delete it or use another namespace`,
+      'TrainingFailed',
+    );
+  return found;
+}
+
+function condition(job: V1Job, type: string): boolean {
+  return (job.status?.conditions ?? []).some((c) => c.type === type && c.status === 'True');
+}
+
+/** What a failed pod said: exit code, reason, and the last log lines (log API, else the termination message). */
+async function failureReport(api: KubeApi, namespace: string, pods: V1Pod[]) {
+  const failed = pods.find((p) => p.status?.phase === 'Failed') ?? pods.at(-1);
+  const terminated = failed?.status?.containerStatuses?.find((c) => c.name === CONTAINER)?.state?.terminated;
+  const podName = failed?.metadata?.name;
+  const logTail = podName ? await api.logTail(namespace, podName, CONTAINER, LOG_LINES) : undefined;
+  return {
+    pod: podName,
+    exitCode: terminated?.exitCode,
+    reason: terminated?.reason,
+    lastLines: (logTail ?? terminated?.message ?? '').trimEnd().split('\n').slice(-LOG_LINES),
+  };
+}
+
+/** Runs (or reattaches to) the step's Job until it ends; see the module comment for the failure classes. */
+export async function trainKubernetes(job: KubernetesTrainingJob): Promise<TrainingResult> {
+  const ctx = Context.current();
+  const { namespace } = job.backend;
+  const api = KubeApi.fromDefault(job.backend.context);
+  const startedAt = new Date().toISOString();
+  const { job: launched, reattached } = await launchOrAttach(api, job).catch(asFailure);
+  const name = launched.metadata!.name!;
+  const previous = ctx.info.heartbeatDetails as { podUids?: string[] } | undefined;
+  const podUids = new Set(previous?.podUids ?? []);
+  let cancelled = false;
+  ctx.cancellationSignal.addEventListener('abort', () => (cancelled = true), { once: true });
+  for (;;) {
+    let current: V1Job | undefined;
+    let pods: V1Pod[];
+    try {
+      current = await api.getJob(namespace, name);
+      pods = await api.jobPods(namespace, name);
+    } catch (err) {
+      if (err instanceof KubeApiError && err.kind === 'transient') {
+        ctx.heartbeat({ jobName: name, namespace, state: `unknown (${err.message})`, podUids: [...podUids] });
+        await sleepOrCancel(POLL_MS(), ctx.cancellationSignal);
+        continue;
+      }
+      return asFailure(err);
+    }
+    for (const p of pods) if (p.metadata?.uid) podUids.add(p.metadata.uid);
+    // Every pod after the first replaced one that was disrupted (user-code failures end the Job instead).
+    const preemptions = Math.max(0, podUids.size - 1);
+    const state = !current
+      ? 'Deleted'
+      : condition(current, 'Complete') || condition(current, 'SuccessCriteriaMet')
+        ? 'Succeeded'
+        : condition(current, 'Failed') || condition(current, 'FailureTarget')
+          ? 'Failed'
+          : (current.status?.active ?? 0) > 0
+            ? 'Running'
+            : 'Pending';
+    ctx.heartbeat({ jobName: name, namespace, state, preemptions, podUids: [...podUids] });
+
+    if (cancelled) {
+      if (current) {
+        await api.deleteJob(namespace, name).catch(() => undefined);
+        ctx.log.info(`train: cancelled; deleted Kubernetes Job ${namespace}/${name} and its pods`);
+      }
+      throw new CancelledFailure(`Kubernetes Job ${namespace}/${name} deleted on cancellation`);
+    }
+    if (!current) {
+      throw ApplicationFailure.nonRetryable(
+        `Kubernetes Job ${namespace}/${name} was deleted by someone else while it ran`,
+        'TrainingFailed',
+      );
+    }
+    if (state === 'Succeeded') return finish(job, name, startedAt, reattached, preemptions);
+    if (state === 'Failed') {
+      const report = await failureReport(api, namespace, pods);
+      const why = current.status?.conditions?.find((c) => c.type === 'Failed' || c.type === 'FailureTarget');
+      throw ApplicationFailure.nonRetryable(
+        `Kubernetes Job ${namespace}/${name} failed (${why?.reason ?? 'unknown'}: ${why?.message ?? ''})` +
+          (report.exitCode !== undefined ? `; container exited ${report.exitCode}` : '') +
+          (report.lastLines.length ? `; last lines:\n${report.lastLines.join('\n')}` : ''),
+        'TrainingFailed',
+        { jobName: name, namespace, ...report, conditionReason: why?.reason },
+      );
+    }
+    if (preemptions > job.backend.maxPreemptions) {
+      await api.deleteJob(namespace, name).catch(() => undefined);
+      throw ApplicationFailure.nonRetryable(
+        `Kubernetes Job ${namespace}/${name} was disrupted ${preemptions} times ` +
+          `(train.backend.maxPreemptions is ${job.backend.maxPreemptions}); deleted it`,
+        'Preempted',
+        { jobName: name, namespace, preemptions },
+      );
+    }
+    await sleepOrCancel(POLL_MS(), ctx.cancellationSignal);
+  }
+}
+
+async function finish(
+  job: KubernetesTrainingJob,
+  name: string,
+  startedAt: string,
+  reattached: boolean,
+  preemptions: number,
+): Promise<TrainingResult> {
+  const { modelDir } = outputs(job);
+  const metrics = await readRemoteMetrics(modelDir, `Kubernetes Job ${job.backend.namespace}/${name}`);
+  return {
+    jobKey: job.jobKey,
+    backend: 'kubernetes',
+    metrics,
+    modelUri: modelDir,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    reattached,
+    preemptions,
+    code: { command: job.backend.command ?? [], image: job.backend.image },
+  };
+}

@@ -1,0 +1,24 @@
+/** Reads `metrics.json` that a remote training job (Vertex, Kubernetes) wrote to its gs:// model directory. */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import { gcsObject } from './gcs-object-store.js';
+import { readMetrics } from './training-contract.js';
+
+export async function readRemoteMetrics(modelUri: string, jobDescription: string): Promise<Record<string, number>> {
+  const { store, key } = gcsObject(modelUri);
+  const metricsObject = await store.get(`${key}metrics.json`);
+  if (!metricsObject)
+    throw ApplicationFailure.nonRetryable(
+      `${jobDescription} succeeded but wrote no ${modelUri}metrics.json`,
+      'InvalidMetrics',
+    );
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'remote-metrics-'));
+  try {
+    await fs.writeFile(path.join(dir, 'metrics.json'), metricsObject.data);
+    return await readMetrics(dir);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}

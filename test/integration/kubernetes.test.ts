@@ -1,0 +1,252 @@
+/**
+ * The kubernetes() backend against a real control plane (kube-apiserver + etcd + kube-controller-manager with
+ * the real Job controller + kube-scheduler, built from Go modules; scripts/kube.ts) whose fake GPU node is
+ * run by kwok, and the GCS emulator: the Job's spec, success, a user-code exit, a disruption, cancellation,
+ * and a worker SIGKILLed while its Job runs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
+import { Storage } from '@google-cloud/storage';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { definePipeline } from '../../sdk/define-pipeline.js';
+import { kubernetes } from '../../sdk/factories.js';
+import type { PipelineError } from '../../sdk/errors.js';
+import { startKubeCluster, type KubeCluster } from '../../scripts/kube.js';
+import { eventually, fixturePipeline, startHarness, type Harness } from '../helpers/harness.js';
+import { simulateTrainingContainers, type SimulatedContainers } from '../kube/simulated-container.js';
+
+let h: Harness;
+let cluster: KubeCluster;
+let containers: SimulatedContainers;
+let batch: BatchV1Api;
+let core: CoreV1Api;
+let bucket: string;
+const GPU_NODE = 'gpu-l4-0';
+
+beforeAll(async () => {
+  cluster = await startKubeCluster({ name: `mlops-test-${process.pid}` });
+  process.env.KUBECONFIG = cluster.kubeconfig;
+  process.env.MLOPS_KUBE_POLL_MS = '300';
+  const kc = new KubeConfig();
+  kc.loadFromFile(cluster.kubeconfig);
+  batch = kc.makeApiClient(BatchV1Api);
+  core = kc.makeApiClient(CoreV1Api);
+  // A GPU node as GKE labels and taints one; kwok acts as its kubelet.
+  const resources = { cpu: '48', memory: '192Gi', pods: '110', 'nvidia.com/gpu': '4' };
+  await core.createNode({
+    body: {
+      metadata: {
+        name: GPU_NODE,
+        annotations: { 'kwok.x-k8s.io/node': 'fake' },
+        labels: { 'cloud.google.com/gke-accelerator': 'nvidia-l4', type: 'kwok' },
+      },
+      spec: { taints: [{ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' }] },
+      status: { allocatable: resources, capacity: resources },
+    },
+  });
+  bucket = `mlops-k8s-${Date.now()}`;
+  await new Storage({ apiEndpoint: inject('gcsEndpoint'), projectId: 'local' }).createBucket(bucket);
+  containers = simulateTrainingContainers(cluster.kubeconfig, inject('gcsEndpoint'));
+  h = await startHarness('kubernetes');
+}, 300_000);
+afterAll(async () => {
+  containers?.stop();
+  await h?.stop();
+  await cluster?.stop();
+});
+
+type Overrides = Partial<Parameters<typeof kubernetes>[0]>;
+
+function pipeline(name: string, overrides: Overrides = {}) {
+  const base = fixturePipeline();
+  return definePipeline({
+    ...base.spec,
+    name,
+    model: undefined,
+    deploy: undefined,
+    approval: { required: false },
+    register: { store: `gs://${bucket}/registry`, description: '' },
+    gate: { metrics: { auc: { min: 0.5 } } },
+    train: {
+      ...base.spec.train,
+      heartbeatTimeout: '4s',
+      backend: kubernetes({
+        image: 'us-docker.pkg.dev/acme/train:1',
+        command: ['python', 'train.py'],
+        gpus: 1,
+        nodeSelector: { 'cloud.google.com/gke-accelerator': 'nvidia-l4' },
+        tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+        ...overrides,
+      }),
+    },
+  });
+}
+
+const jobsOf = async (name: string): Promise<V1Job[]> =>
+  (await batch.listNamespacedJob({ namespace: 'default', labelSelector: `mlops.temporal.io/pipeline=${name}` })).items;
+const podsOf = async (jobName: string) =>
+  (await core.listNamespacedPod({ namespace: 'default', labelSelector: `batch.kubernetes.io/job-name=${jobName}` }))
+    .items;
+const runningPod = async (name: string) => {
+  const [job] = await jobsOf(name);
+  if (!job) return undefined;
+  return (await podsOf(job.metadata!.name!)).find(
+    (p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp,
+  );
+};
+const attemptsOf = async (run: Awaited<ReturnType<Harness['client']['start']>>) => {
+  const history = await h.client.handle(run).fetchHistory();
+  return history
+    .events!.filter((e) => e.activityTaskStartedEventAttributes)
+    .map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 1);
+};
+
+describe('kubernetes() backend', () => {
+  it('creates one GPU Job with the right spec; the scheduler places it on the GPU node; it succeeds', async () => {
+    const run = await h.client.start(
+      pipeline('k8s-ok', {
+        kueueQueue: 'gpu-team',
+        activeDeadline: '2h',
+        labels: { team: 'risk' },
+        annotations: { 'mlops.test/run-for': '3s' },
+        memory: '16Gi',
+      }),
+      { requestedBy: 'ci@acme.com' },
+    );
+    const result = await h.client.result(run);
+    const jobs = await jobsOf('k8s-ok');
+    expect(jobs).toHaveLength(1);
+    const job = jobs[0]!;
+    expect(job.metadata!.name).toBe(result.training.jobKey);
+    expect(job.metadata!.labels).toMatchObject({
+      'kueue.x-k8s.io/queue-name': 'gpu-team',
+      team: 'risk',
+      'mlops.temporal.io/job-key': result.training.jobKey,
+    });
+    expect(job.spec).toMatchObject({
+      backoffLimit: 0,
+      activeDeadlineSeconds: 7200,
+      ttlSecondsAfterFinished: 86400,
+      podReplacementPolicy: 'Failed',
+      podFailurePolicy: {
+        rules: [
+          { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+          { action: 'FailJob', onExitCodes: { containerName: 'train', operator: 'NotIn', values: [0] } },
+        ],
+      },
+    });
+    const pod = job.spec!.template.spec!;
+    expect(pod.restartPolicy).toBe('Never');
+    expect(pod.nodeSelector).toEqual({ 'cloud.google.com/gke-accelerator': 'nvidia-l4' });
+    const container = pod.containers[0]!;
+    expect(container.resources?.limits).toEqual({ 'nvidia.com/gpu': '1', memory: '16Gi' });
+    expect(container.command).toEqual(['python', 'train.py']);
+    const env = Object.fromEntries(container.env!.map((e) => [e.name, e.value]));
+    expect(env.AIP_MODEL_DIR).toBe(`gs://${bucket}/registry/jobs/${result.training.jobKey}/model/`);
+    expect(env.MLOPS_DATA_URI).toBe(result.snapshot.uri);
+    expect(job.status?.succeeded).toBe(1);
+    const [ranPod] = await podsOf(job.metadata!.name!);
+    expect(ranPod?.spec?.nodeName).toBe(GPU_NODE);
+    expect(result.training).toMatchObject({ backend: 'kubernetes', metrics: { auc: 0.91 }, reattached: false });
+    expect(result.version.manifestUri).toMatch(/^gs:\/\//);
+  });
+
+  it('a user-code exit fails the Job at once: TrainingFailed with the exit code and last lines, no retry', async () => {
+    const run = await h.client.start(
+      pipeline('k8s-exit', {
+        labels: { 'mlops.test/fail': 'true' },
+        annotations: {
+          'mlops.test/run-for': '1s',
+          'mlops.test/exit-code': '3',
+          'mlops.test/message': 'epoch 1 loss=0.71\nValueError: column "age" has strings',
+        },
+      }),
+      { requestedBy: 'ci@acme.com' },
+    );
+    const err = (await h.client.result(run).catch((e: unknown) => e)) as PipelineError;
+    expect(err.code).toBe('TrainingFailed');
+    expect(err.message).toMatch(/container exited 3/);
+    expect(err.message).toMatch(/ValueError: column "age" has strings/);
+    expect(await attemptsOf(run)).toEqual([1, 1]); // ingest once, train once: no retry
+    const [job] = await jobsOf('k8s-exit');
+    expect(await podsOf(job!.metadata!.name!)).toHaveLength(1);
+    expect(job!.status?.conditions?.find((c) => c.type === 'Failed')?.reason).toBe('PodFailurePolicy');
+  });
+
+  it('a disruption (eviction) is retried as a preemption: a new pod resumes from the checkpoint, same Job', async () => {
+    const run = await h.client.start(pipeline('k8s-evict', { annotations: { 'mlops.test/run-for': '6s' } }), {
+      requestedBy: 'ci@acme.com',
+    });
+    const pod = await eventually(() => runningPod('k8s-evict'), 30_000, 'pod running');
+    await eventually(async () => (containers.ran.includes(pod.metadata!.name!) ? true : undefined), 10_000, 'ran');
+    await core.createNamespacedPodEviction({
+      name: pod.metadata!.name!,
+      namespace: 'default',
+      body: { metadata: { name: pod.metadata!.name!, namespace: 'default' } },
+    });
+    const result = await h.client.result(run);
+    expect(result.training.preemptions).toBe(1);
+    expect(result.training.metrics.resumed_from_checkpoint).toBe(1);
+    const jobs = await jobsOf('k8s-evict');
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]!.status?.failed ?? 0).toBe(0); // the disruption did not count against backoffLimit 0
+    expect(Math.max(...(await attemptsOf(run)))).toBe(1); // nor spend an activity retry
+  });
+
+  it('cancelling the run deletes the Job and its pods within 30 s', async () => {
+    const run = await h.client.start(pipeline('k8s-cancel', { annotations: { 'mlops.test/run-for': '300s' } }), {
+      requestedBy: 'ci@acme.com',
+    });
+    const pod = await eventually(() => runningPod('k8s-cancel'), 30_000, 'pod running');
+    const jobName = pod.metadata!.labels!['batch.kubernetes.io/job-name']!;
+    const started = Date.now();
+    await h.client.cancel(run);
+    await eventually(
+      async () =>
+        (await jobsOf('k8s-cancel')).length === 0 && (await podsOf(jobName)).length === 0 ? true : undefined,
+      30_000,
+      'Job and pods deleted',
+    );
+    expect(Date.now() - started).toBeLessThan(30_000);
+    const err = (await h.client.result(run).catch((e: unknown) => e)) as PipelineError;
+    expect(err.code).toBe('PipelineCancelled');
+  });
+
+  it('a worker SIGKILLed while its Job runs: the new worker reattaches, exactly one Job, the run completes', async () => {
+    const workers: ChildProcess[] = [];
+    const startWorker = () =>
+      new Promise<ChildProcess>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/worker-process.ts'], {
+          env: {
+            ...process.env,
+            TEMPORAL_ADDRESS: inject('temporalAddress'),
+            MLOPS_TASK_QUEUE: 'kubernetes-crash',
+            MLOPS_HOME: h.home,
+            MLOPS_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
+          },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        workers.push(child);
+        child.once('exit', (code) => reject(new Error(`worker exited ${code}`)));
+        child.stdout!.on('data', (c: Buffer) => c.toString().includes('worker ready') && resolve(child));
+      });
+    try {
+      const first = await startWorker();
+      const { PipelineClient } = await import('../../sdk/client.js');
+      const client = await PipelineClient.connect({ client: h.temporal, taskQueue: 'kubernetes-crash' });
+      const run = await client.start(pipeline('k8s-crash', { annotations: { 'mlops.test/run-for': '10s' } }), {
+        requestedBy: 'ci@acme.com',
+      });
+      await eventually(() => runningPod('k8s-crash'), 30_000, 'pod running');
+      first.kill('SIGKILL');
+      await startWorker();
+      const result = await client.result(run);
+      const jobs = await jobsOf('k8s-crash');
+      expect(jobs).toHaveLength(1);
+      expect(await podsOf(jobs[0]!.metadata!.name!)).toHaveLength(1);
+      expect(result.training.reattached).toBe(true);
+    } finally {
+      for (const w of workers) w.kill('SIGKILL');
+    }
+  });
+});
