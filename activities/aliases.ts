@@ -19,7 +19,8 @@ export type Alias = z.infer<typeof AliasSchema>;
 export const DeploymentLogEntrySchema = z.object({
   seq: z.number().int().positive(),
   alias: z.string(),
-  action: z.enum(['deploy', 'rollback', 'move']),
+  /** `canary-rollback`: a staged rollout was rolled back; the alias stays where it was (`to` = `from`). */
+  action: z.enum(['deploy', 'rollback', 'move', 'canary-rollback']),
   from: z.number().int().positive().nullable(),
   to: z.number().int().positive(),
   at: z.string(),
@@ -83,7 +84,11 @@ export async function deploymentLog(store: ObjectStore, model: string, alias?: s
     .sort((a, b) => a.at.localeCompare(b.at) || a.seq - b.seq);
 }
 
-export type MoveRequest = Omit<DeploymentLogEntry, 'seq' | 'from' | 'alias' | 'at'> & { at?: string };
+/** `to: 'unchanged'` logs an entry that keeps the alias on its current version (read in the same attempt). */
+export type MoveRequest = Omit<DeploymentLogEntry, 'seq' | 'from' | 'alias' | 'at' | 'to'> & {
+  at?: string;
+  to: number | 'unchanged';
+};
 
 /** Points `alias` at `request.to`, appending one log entry. Safe under any number of concurrent callers. */
 export async function moveAlias(
@@ -95,8 +100,11 @@ export async function moveAlias(
   for (let attempt = 0; attempt < 200; attempt++) {
     const current = await readAlias(store, model, alias);
     const seq = (current?.value.seq ?? 0) + 1;
+    const to = request.to === 'unchanged' ? current?.value.version : request.to;
+    if (to === undefined) throw new Error(`${model}@${alias} does not exist: nothing to keep unchanged`);
     const entry: DeploymentLogEntry = {
       ...request,
+      to,
       seq,
       alias,
       from: current?.value.version ?? null,

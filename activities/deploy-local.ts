@@ -22,15 +22,20 @@ export interface DeployInput {
   monitor?: { windowMs: number };
 }
 
+/** A Node script beside this module, with the tsx loader when running from TypeScript sources. */
+export function nodeScript(name: string): string[] {
+  const here = fileURLToPath(import.meta.url);
+  const script = path.join(path.dirname(here), `${name}${path.extname(here)}`);
+  const loader = path.extname(here) === '.ts' ? ['--import', import.meta.resolve('tsx')] : [];
+  return [process.execPath, ...loader, script];
+}
+
 /** The model server command, wrapped in the request-logging proxy when the model is monitored. */
 function serveCommand(input: DeployInput, store: ObjectStore): { command: string[]; env: Record<string, string> } {
   const command = input.deploy.target.command;
   if (!input.monitor) return { command, env: {} };
-  const here = fileURLToPath(import.meta.url);
-  const proxy = path.join(path.dirname(here), `serving-proxy${path.extname(here)}`);
-  const loader = path.extname(here) === '.ts' ? ['--import', import.meta.resolve('tsx')] : [];
   return {
-    command: [process.execPath, ...loader, proxy, ...command],
+    command: [...nodeScript('serving-proxy'), ...command],
     env: {
       MLOPS_MONITOR_STORE: store.root,
       MLOPS_MONITOR_MODEL: input.version.model,
@@ -40,14 +45,14 @@ function serveCommand(input: DeployInput, store: ObjectStore): { command: string
 }
 
 /** What `<home>/serving/<model>/current.json` holds: the server now taking the model's traffic. */
-interface LiveServer {
+export interface LiveServer {
   version: number;
   pid: number;
   dir: string;
   endpoint: string;
 }
 
-async function isHealthy(url: string): Promise<boolean> {
+export async function isHealthy(url: string): Promise<boolean> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
     return res.ok;
@@ -56,7 +61,7 @@ async function isHealthy(url: string): Promise<boolean> {
   }
 }
 
-async function readLive(file: string): Promise<LiveServer | undefined> {
+export async function readLive(file: string): Promise<LiveServer | undefined> {
   try {
     return JSON.parse(await fs.readFile(file, 'utf8')) as LiveServer;
   } catch {
@@ -184,23 +189,42 @@ async function smoke(endpoint: string, input: DeployInput): Promise<Deployment['
   return { request, response, latencyMs };
 }
 
-/** The deploy activity for the `local` target. Returns the deployment; recording it is the caller's part. */
-export async function deployLocal(home: string, input: DeployInput, store: ObjectStore): Promise<Deployment> {
-  const { model, version } = input.version;
+export interface VersionServer {
+  pid: number;
+  dir: string;
+  endpoint: string;
+  smoke: Deployment['smoke'];
+}
+
+/** Starts (or finds) the version's server, waits until it is healthy and answers a smoke prediction. */
+export async function startVersionServer(home: string, input: DeployInput, store: ObjectStore): Promise<VersionServer> {
   const server = await ensureServer(home, input, store);
   await waitHealthy(server, input);
-  const smokeResult = await smoke(server.endpoint, input);
+  return { ...server, smoke: await smoke(server.endpoint, input) };
+}
 
+/** Makes `server` the model's live server and stops the one it replaces. */
+export async function makeLive(home: string, model: string, version: number, server: LiveServer): Promise<void> {
   const liveFile = path.join(home, 'serving', model, 'current.json');
   const previous = await readLive(liveFile);
-  await fs.writeFile(
-    liveFile,
-    JSON.stringify({ version, pid: server.pid, dir: server.dir, endpoint: server.endpoint } satisfies LiveServer),
-  );
+  await fs.writeFile(liveFile, JSON.stringify({ ...server, version } satisfies LiveServer));
   if (previous && previous.version !== version && (await isOurProcess(previous.pid, previous.dir))) {
     Context.current().log.info(`deploy: retiring ${model} v${previous.version} (pid ${previous.pid})`);
     await stopProcessGroup(previous.pid, previous.dir, 5000);
   }
+}
+
+/** The model's live server, when it runs. */
+export async function liveServer(home: string, model: string): Promise<LiveServer | undefined> {
+  const live = await readLive(path.join(home, 'serving', model, 'current.json'));
+  return live && (await isOurProcess(live.pid, live.dir)) ? live : undefined;
+}
+
+/** The deploy activity for the `local` target. Returns the deployment; recording it is the caller's part. */
+export async function deployLocal(home: string, input: DeployInput, store: ObjectStore): Promise<Deployment> {
+  const { model, version } = input.version;
+  const server = await startVersionServer(home, input, store);
+  await makeLive(home, model, version, { version, pid: server.pid, dir: server.dir, endpoint: server.endpoint });
   return {
     target: 'local',
     model,
@@ -209,12 +233,16 @@ export async function deployLocal(home: string, input: DeployInput, store: Objec
     predictUrl: server.endpoint + input.deploy.target.predictRoute,
     pid: server.pid,
     deployedAt: new Date().toISOString(),
-    smoke: smokeResult,
+    smoke: server.smoke,
   };
 }
 
-/** Stops a model's local server (used by the demo and tests to clean up). */
+/** Stops a model's local server and its traffic router (used by the demo and tests to clean up). */
 export async function stopLocalServer(home: string, model: string): Promise<boolean> {
+  const routerDir = path.join(home, 'serving', model, 'router');
+  const routerPid = await readPid(routerDir);
+  if (routerPid !== undefined && (await isOurProcess(routerPid, routerDir)))
+    await stopProcessGroup(routerPid, routerDir, 5000);
   const live = await readLive(path.join(home, 'serving', model, 'current.json'));
   if (!live || !(await isOurProcess(live.pid, live.dir))) return false;
   await stopProcessGroup(live.pid, live.dir, 5000);

@@ -15,6 +15,7 @@ import type {
   GateReport,
   RegisteredVersion,
   TrainingResult,
+  AnalysisReport,
 } from '../sdk/run-types.js';
 import type { GateSpec, TrainSpec } from '../sdk/spec/pipeline.js';
 import { compareWithChampion } from './champion-gate.js';
@@ -27,6 +28,17 @@ import {
   type DriftReport,
 } from './monitoring.js';
 import { deployLocal, type DeployInput } from './deploy-local.js';
+import {
+  promoteCandidate,
+  rollBackCandidate,
+  routeTraffic,
+  startCandidate,
+  type CandidateServers,
+  type PromoteInput,
+  type RollBackInput,
+} from './rollout-local.js';
+import { analyzeCanary, type AnalysisInput } from './canary-analysis.js';
+import type { Route } from './traffic-router.js';
 import { ingestData, readSource, type IngestInput } from './ingest.js';
 import { openObjectStore, type ObjectStore } from './object-store.js';
 import { recordApproval, recordDeployment, registerModel, type RegisterInput } from './registry.js';
@@ -188,6 +200,34 @@ export function createActivities(options: ActivityOptions = {}) {
       const workflowId = Context.current().info.workflowExecution?.workflowId ?? 'unknown';
       await recordDeployment(storeFor(input.store), input.version, deployment, workflowId, input.requestedBy);
       return deployment;
+    },
+
+    /** Rollout: starts the candidate's server (healthy, smoke-tested) beside the champion's, with no traffic. */
+    async startCandidate(input: DeployInput): Promise<CandidateServers> {
+      return startCandidate(home, input, storeFor(input.store));
+    },
+
+    /** Rollout: sets the model router's split for one step. */
+    async routeTraffic(input: { model: string; step: string; routes: Route[] }): Promise<{ routerEndpoint: string }> {
+      return routeTraffic(home, input);
+    },
+
+    /** Rollout: measures the candidate during the current step and judges it against the thresholds. */
+    async analyzeCanary(input: AnalysisInput): Promise<AnalysisReport> {
+      return analyzeCanary(input);
+    },
+
+    /** Rollout succeeded: the candidate becomes the live server and `champion`. */
+    async promoteCandidate(input: PromoteInput & { store?: string; requestedBy: string }): Promise<Deployment> {
+      const deployment = await promoteCandidate(home, input);
+      const workflowId = Context.current().info.workflowExecution?.workflowId ?? 'unknown';
+      await recordDeployment(storeFor(input.store), input.version, deployment, workflowId, input.requestedBy);
+      return deployment;
+    },
+
+    /** Rollout breached: traffic back to the champion, candidate stopped, analysis in the deployment log. */
+    async rollBackCandidate(input: RollBackInput & { store?: string }): Promise<void> {
+      await rollBackCandidate(home, storeFor(input.store), input);
     },
   };
 }

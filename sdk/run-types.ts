@@ -158,6 +158,48 @@ export interface Deployment {
   pid: number;
   deployedAt: string;
   smoke: { request: unknown; response: unknown; latencyMs: number };
+  /** The staged rollout that led here, when the deploy spec has one. */
+  rollout?: RolloutRecord;
+}
+
+export interface VersionNumbers {
+  requests: number;
+  errors: number;
+  errorRate: number | null;
+  /** At the analysis's latency percentile. */
+  latencyMs: number | null;
+}
+
+/** One canary analysis: the step so far, measured and judged. */
+export interface AnalysisReport {
+  at: string;
+  source: 'router' | 'prometheus';
+  windowSeconds?: number;
+  step: number;
+  traffic: number;
+  candidate: VersionNumbers;
+  champion?: VersionNumbers;
+  checks: { name: string; value: number | null; min?: number; max?: number; passed: boolean }[];
+  /** False while the candidate has had fewer requests than `minRequests`: not judged yet. */
+  conclusive: boolean;
+  passed: boolean;
+}
+
+/** What the status query shows of a rollout, and what the deployment keeps. */
+export interface RolloutRecord {
+  candidate: number;
+  champion?: number;
+  /** 1-based step now running (or the last one run). */
+  step: number;
+  steps: number;
+  /** Percent of traffic by version, e.g. { "3": 10, "2": 90 }. */
+  traffic: Record<string, number>;
+  state: 'starting' | 'baking' | 'promoted' | 'rolled-back';
+  failedAnalyses: number;
+  latestAnalysis?: AnalysisReport;
+  /** The last analysis of each step. */
+  analyses: AnalysisReport[];
+  routerEndpoint?: string;
 }
 
 export type StageState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
@@ -186,6 +228,7 @@ export interface PipelineStatus {
     record?: ApprovalRecord;
   };
   deployment?: Deployment;
+  rollout?: RolloutRecord;
   steps: { step: string; after: Stage; output: unknown }[];
   error?: { code: string; message: string };
 }

@@ -21,6 +21,7 @@ import type { PipelineResult, PipelineRunInput, PipelineStatus, StageState } fro
 import { stepActivityName, type StepContext } from '../sdk/define-step.js';
 import { isPipelineErrorCode, type PipelineErrorCode } from '../sdk/errors.js';
 import { ApprovalGate } from './approval.js';
+import { rollOut } from './rollout.js';
 import { approvalDetails, SEARCH_ATTRIBUTE_KEYS, searchStage } from './visibility.js';
 
 /** The run's current state: stage, stage results, approval attempts. */
@@ -267,15 +268,34 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
   if (spec.deploy) {
     const deploySpec = spec.deploy;
     const monitor = spec.monitor.enabled ? { windowMs: spec.monitor.window } : undefined;
+    const rollout = deploySpec.rollout;
     deployment = await stage('deploy', () =>
-      deploy({
-        version,
-        deploy: deploySpec,
-        snapshot,
-        store: spec.register.store,
-        requestedBy: input.requestedBy,
-        monitor,
-      }),
+      rollout
+        ? rollOut({
+            version,
+            deploy: { ...deploySpec, rollout },
+            snapshot,
+            store: spec.register.store,
+            requestedBy: input.requestedBy,
+            monitor,
+            record: (status.rollout = {
+              candidate: version.version,
+              step: 0,
+              steps: rollout.steps.length,
+              traffic: {},
+              state: 'starting',
+              failedAnalyses: 0,
+              analyses: [],
+            }),
+          })
+        : deploy({
+            version,
+            deploy: deploySpec,
+            snapshot,
+            store: spec.register.store,
+            requestedBy: input.requestedBy,
+            monitor,
+          }),
     );
     status.deployment = deployment;
     if (spec.monitor.enabled)

@@ -7,6 +7,7 @@ import { DurationSchema } from '../duration.js';
 import { ApprovalPolicySchema } from './approval.js';
 import { TrainingBackendSchema } from './backends.js';
 import { CommandSchema, ParamsSchema, SlugSchema } from './common.js';
+import { RolloutSchema } from './rollout.js';
 import { DeployTargetSchema } from './deploy.js';
 import { IngestSpecSchema } from './ingest.js';
 
@@ -70,6 +71,8 @@ export const DeploySpecSchema = z.strictObject({
   target: DeployTargetSchema,
   /** Request body for the smoke prediction; defaults to `{ instances: [<first data row's features>] }`. */
   smokeRequest: z.record(z.string(), z.unknown()).optional(),
+  /** Staged rollout behind a traffic router (local target); without it the candidate takes all traffic at once. */
+  rollout: RolloutSchema.optional(),
 });
 
 export const MonitorSpecSchema = z.strictObject({

@@ -111,7 +111,9 @@ describe('backend factories', () => {
     expect(() => kubernetes({ image: '', gpus: 1 })).toThrow(/image: is required/);
     expect(() => kubernetes({ image: 'img', gpus: 17 })).toThrow(/gpus/);
     expect(() => kubernetes({ image: 'img', memory: '16 GB' })).toThrow(/memory: must be a Kubernetes quantity/);
-    expect(() => kubernetes({ image: 'img', namespace: 'ML_Team' })).toThrow(/namespace: must be a Kubernetes namespace/);
+    expect(() => kubernetes({ image: 'img', namespace: 'ML_Team' })).toThrow(
+      /namespace: must be a Kubernetes namespace/,
+    );
     expect(
       vertex({ project: 'p', region: 'us-central1', image: 'img', accelerator: { type: 'NVIDIA_L4', count: 1 } }).kind,
     ).toBe('vertex');

@@ -1,0 +1,161 @@
+/**
+ * Staged rollouts on the `local` target: the candidate's server starts beside the champion's, the model's
+ * traffic router (traffic-router.ts, one per model, stable port) moves traffic between them step by step,
+ * and at the end the candidate is promoted (made live, `champion` moved) or rolled back (traffic restored to the
+ * champion, the candidate's server stopped, the analysis written to the deployment log; no alias moves).
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { AnalysisReport, Deployment, RegisteredVersion } from '../sdk/run-types.js';
+import type { DeploySpec } from '../sdk/spec/pipeline.js';
+import { getAlias, moveAlias } from './aliases.js';
+import {
+  isHealthy,
+  liveServer,
+  makeLive,
+  nodeScript,
+  startVersionServer,
+  type DeployInput,
+  type VersionServer,
+} from './deploy-local.js';
+import { freePort } from './free-port.js';
+import { isOurProcess, readPid, startDetached, stopProcessGroup } from './local-process.js';
+import type { ObjectStore } from './object-store.js';
+import type { Route, TrafficState } from './traffic-router.js';
+
+export interface CandidateServers {
+  candidate: VersionServer & { version: number };
+  /** The live champion server the candidate is compared with; absent on a first deployment. */
+  champion?: { version: number; endpoint: string };
+}
+
+/** Starts the candidate's server (healthy + smoke) without giving it any traffic. */
+export async function startCandidate(home: string, input: DeployInput, store: ObjectStore): Promise<CandidateServers> {
+  const { model, version } = input.version;
+  const live = await liveServer(home, model);
+  const candidate = { ...(await startVersionServer(home, input, store)), version };
+  return {
+    candidate,
+    champion: live && live.version !== version ? { version: live.version, endpoint: live.endpoint } : undefined,
+  };
+}
+
+/** Starts the model's router unless it runs; keeps its port across restarts so the endpoint stays the same. */
+async function ensureRouter(home: string, model: string): Promise<string> {
+  const dir = path.join(home, 'serving', model, 'router');
+  const portFile = path.join(dir, 'port');
+  const pid = await readPid(dir);
+  const known = await fs.readFile(portFile, 'utf8').catch(() => undefined);
+  if (pid !== undefined && known && (await isOurProcess(pid, dir))) {
+    const endpoint = `http://127.0.0.1:${known}`;
+    if (await isHealthy(`${endpoint}/-/mlops/health`)) return endpoint;
+    await stopProcessGroup(pid, dir, 2000);
+  }
+  await fs.mkdir(dir, { recursive: true });
+  const port = known ? Number(known) : await freePort();
+  await fs.writeFile(portFile, String(port));
+  const endpoint = `http://127.0.0.1:${port}`;
+  await startDetached({
+    dir,
+    command: nodeScript('traffic-router'),
+    cwd: dir,
+    env: { ...process.env, MLOPS_ROUTER_PORT: String(port), MLOPS_ROUTER_DIR: dir, MLOPS_ROUTER_MODEL: model },
+    logFile: path.join(dir, 'router.log'),
+  });
+  const deadline = Date.now() + 30_000;
+  while (!(await isHealthy(`${endpoint}/-/mlops/health`))) {
+    if (Date.now() > deadline) throw new Error(`the traffic router of ${model} did not start on ${endpoint}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  Context.current().log.info(`deploy: traffic router of ${model} on ${endpoint}`);
+  return endpoint;
+}
+
+/** Sets the traffic split; `step` names the rollout step (the router's stats restart when it changes). */
+export async function routeTraffic(home: string, input: { model: string; step: string; routes: Route[] }) {
+  const endpoint = await ensureRouter(home, input.model);
+  const res = await fetch(`${endpoint}/-/mlops/traffic`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ step: input.step, routes: input.routes } satisfies TrafficState),
+  });
+  if (!res.ok) throw new Error(`the router refused the split: HTTP ${res.status} ${await res.text()}`);
+  return { routerEndpoint: endpoint };
+}
+
+/** Waits (up to 10 s) until no request to `version` is in flight at the router. */
+async function drained(endpoint: string, version: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const body = (await (await fetch(`${endpoint}/-/mlops/traffic`)).json()) as { inflight: Record<string, number> };
+    if (!body.inflight[String(version)]) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface PromoteInput {
+  version: RegisteredVersion;
+  deploy: DeploySpec;
+  servers: CandidateServers;
+  routerEndpoint: string;
+  rollout: Deployment['rollout'];
+}
+
+/** The candidate takes all traffic for good: it becomes the live server; the champion's server stops. */
+export async function promoteCandidate(home: string, input: PromoteInput): Promise<Deployment> {
+  const { model, version } = input.version;
+  const c = input.servers.candidate;
+  if (input.servers.champion) await drained(input.routerEndpoint, input.servers.champion.version);
+  await makeLive(home, model, version, { version, pid: c.pid, dir: c.dir, endpoint: c.endpoint });
+  return {
+    target: 'local',
+    model,
+    version,
+    endpoint: input.routerEndpoint,
+    predictUrl: input.routerEndpoint + input.deploy.target.predictRoute,
+    pid: c.pid,
+    deployedAt: new Date().toISOString(),
+    smoke: c.smoke,
+    rollout: input.rollout,
+  };
+}
+
+export interface RollBackInput {
+  version: RegisteredVersion;
+  servers: CandidateServers;
+  routerEndpoint?: string;
+  report: AnalysisReport | undefined;
+  reason: string;
+  requestedBy: string;
+}
+
+/**
+ * Gives all traffic back to the champion, waits for the candidate's requests in flight, stops its server, and
+ * writes the analysis into the `champion` deployment log (an entry that keeps the alias where it is).
+ */
+export async function rollBackCandidate(home: string, store: ObjectStore, input: RollBackInput): Promise<void> {
+  const { model, version } = input.version;
+  const { candidate, champion } = input.servers;
+  const ctx = Context.current();
+  const workflowId = ctx.info.workflowExecution?.workflowId ?? '';
+  if (champion && input.routerEndpoint) {
+    await routeTraffic(home, {
+      model,
+      step: `${workflowId}/rollback`,
+      routes: [{ version: champion.version, url: champion.endpoint, weight: 100 }],
+    });
+    await drained(input.routerEndpoint, version);
+  }
+  if (await isOurProcess(candidate.pid, candidate.dir)) await stopProcessGroup(candidate.pid, candidate.dir, 5000);
+  ctx.log.warn(`deploy: rolled back ${model} v${version}: ${input.reason}`);
+  if (await getAlias(store, model, 'champion'))
+    await moveAlias(store, model, 'champion', {
+      action: 'canary-rollback',
+      to: 'unchanged',
+      by: input.requestedBy,
+      reason: `v${version} rolled back: ${input.reason}`,
+      workflowId,
+      report: { candidate: version, analysis: input.report },
+    });
+}

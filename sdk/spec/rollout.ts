@@ -1,0 +1,73 @@
+/**
+ * Staged rollout policy of a deploy: traffic steps with a bake time each, the analysis run during the bake,
+ * and what a breach does. Sandbox-safe.
+ */
+import { z } from 'zod';
+import { DurationSchema } from '../duration.js';
+
+export const RolloutStepSchema = z.strictObject({
+  /** Percent of requests sent to the candidate during this step. */
+  traffic: z.number().int().min(1).max(100),
+  /** How long the step runs before the next one; default: the rollout's `bake`. */
+  bake: DurationSchema.optional(),
+});
+
+/** A PromQL query whose value (a scalar or a one-element vector) must stay within min/max. */
+export const MetricQuerySchema = z
+  .strictObject({
+    name: z.string().min(1),
+    /** PromQL; `$model`, `$version` and `$window` (e.g. `90s`, the step so far) are substituted. */
+    query: z.string().min(1),
+    min: z.number().optional(),
+    max: z.number().optional(),
+  })
+  .refine((q) => q.min !== undefined || q.max !== undefined, 'give min, max or both');
+
+export const AnalysisSchema = z.strictObject({
+  /** Where the numbers come from: the local router's own counters, or a Prometheus server scraping it. */
+  source: z
+    .union([z.literal('router'), z.strictObject({ prometheus: z.url('must be the Prometheus base URL') })])
+    .default('router'),
+  /** Highest share of candidate requests answered 5xx (or not at all). */
+  maxErrorRate: z.number().min(0).max(1).default(0.01),
+  /** Latency limit of the candidate at a percentile, e.g. { percentile: 95, maxMs: 300 }. */
+  latency: z
+    .strictObject({ percentile: z.number().gt(0).lt(100).default(95), maxMs: z.number().positive() })
+    .optional(),
+  /** Custom checks (Prometheus source only). */
+  queries: z.array(MetricQuerySchema).default([]),
+  /** Fewer candidate requests than this in a step and the analysis is inconclusive: not judged yet. */
+  minRequests: z.number().int().min(1).default(20),
+  /** How often the analysis runs during a bake. */
+  interval: DurationSchema.prefault('10s'),
+});
+
+export const RolloutSchema = z
+  .strictObject({
+    steps: z
+      .array(RolloutStepSchema)
+      .min(1)
+      .default([{ traffic: 10 }, { traffic: 50 }, { traffic: 100 }])
+      .refine(
+        (s) => s.every((step, i) => i === 0 || step.traffic > s[i - 1]!.traffic),
+        'traffic must increase step by step',
+      )
+      .refine((s) => s.at(-1)!.traffic === 100, 'the last step must send 100 % of traffic to the candidate'),
+    bake: DurationSchema.prefault('5m'),
+    analysis: AnalysisSchema.prefault({}),
+    /** Failed analyses tolerated over the whole rollout before it counts as a breach. */
+    failuresTolerated: z.number().int().min(0).default(0),
+    /** On a breach: restore the champion's traffic and fail the run with DeployRolledBack. */
+    onBreach: z.literal('rollback').default('rollback'),
+  })
+  .superRefine((r, ctx) => {
+    if (r.analysis.source === 'router' && r.analysis.queries.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['analysis', 'queries'],
+        message: 'custom queries need a Prometheus source: set analysis.source to { prometheus: "http://..." }',
+      });
+  });
+
+export type Rollout = z.output<typeof RolloutSchema>;
+export type AnalysisSpec = z.output<typeof AnalysisSchema>;
