@@ -1,13 +1,13 @@
 // `npm test`: installs what the suite needs, then typecheck, lint, format check and the whole Vitest suite
 // against the real Temporal dev server. Extra arguments go to Vitest (`npm test -- test/unit`).
-import { ensureTools, ensureChromium, ensureNodeDeps, ensurePythonVenv, sh } from './setup.mjs';
+import { ensureTools, ensureTestPackages, ensureNodeDeps, ensurePythonVenv, sh } from './setup.mjs';
 
 const started = Date.now();
 try {
   ensureNodeDeps();
   ensureTools({ gcs: true, kube: true });
   ensurePythonVenv();
-  ensureChromium();
+  ensureTestPackages();
   const only = process.argv.slice(2);
   if (only.length === 0) {
     console.log('\n\u25b6 Typecheck, lint, format');

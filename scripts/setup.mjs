@@ -71,13 +71,24 @@ export function ensureTools({ gcs = false, kube = false } = {}) {
   ]);
 }
 
-/** Debian's Chromium for the browser tests (Playwright drives it; nothing is downloaded at run time). */
-export function ensureChromium() {
-  const browser = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-  if (existsSync(browser)) return;
-  step('Installing Debian chromium for the Web UI browser tests');
+/** Installs Debian packages that are missing (apt-get, with sudo unless root). */
+function ensureDebianPackages(packages, why) {
+  if (packages.length === 0) return;
+  step(`Installing Debian ${packages.join(', ')} ${why}`);
   const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
   const run = (args) => (sudo.length ? sh('sudo', args) : sh(args[0], args.slice(1)));
   run(['apt-get', 'update', '-q']);
-  run(['apt-get', 'install', '-y', '-q', '--no-install-recommends', 'chromium']);
+  run(['apt-get', 'install', '-y', '-q', '--no-install-recommends', ...packages]);
+}
+
+/**
+ * Debian's Chromium for the browser tests (Playwright drives it) and Prometheus for the rollout analysis
+ * tests; nothing is downloaded at run time.
+ */
+export function ensureTestPackages() {
+  const missing = [
+    !existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium') && 'chromium',
+    !existsSync(process.env.PROMETHEUS_PATH ?? '/usr/bin/prometheus') && 'prometheus',
+  ].filter(Boolean);
+  ensureDebianPackages(missing, 'for the Web UI browser tests and the rollout analysis tests');
 }

@@ -13,13 +13,18 @@ import type { RolloutSchema } from '../../sdk/spec/rollout.js';
 import type { z } from 'zod';
 import { eventually, fixturePipeline, startHarness, type Harness } from '../helpers/harness.js';
 import { startTraffic, routerState } from '../helpers/traffic.js';
+import { startPrometheus } from '../helpers/prometheus.js';
+import { recordHistory } from '../helpers/histories.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { inject } from 'vitest';
+import { PipelineClient } from '../../sdk/client.js';
 
 let h: Harness;
 beforeAll(async () => {
   h = await startHarness('rollout');
 });
 afterAll(async () => {
-  for (const model of ['ro-good', 'ro-bad', 'ro-sick']) await stopLocalServer(h.home, model).catch(() => undefined);
+  for (const model of ['ro-good', 'ro-bad', 'ro-sick', 'ro-prom', 'ro-slow', 'ro-crash']) await stopLocalServer(h.home, model).catch(() => undefined);
   await h?.stop();
 });
 
@@ -79,6 +84,7 @@ describe('staged rollout (local target)', () => {
       const splits = watchSplits(run);
       const result = await h.client.result(run);
       await splits.stop();
+      await recordHistory(inject('temporalAddress'), run.workflowId, 'ml-pipeline-rollout-promoted');
       expect(splits.seen).toEqual([{ '2': 10, '1': 90 }, { '2': 50, '1': 50 }, { '2': 100 }]);
       expect(result.deployment).toMatchObject({ version: 2, endpoint, rollout: { state: 'promoted', steps: 3 } });
       const analyses = result.deployment!.rollout!.analyses;
@@ -108,6 +114,7 @@ describe('staged rollout (local target)', () => {
       const run = await h.client.start(pipeline('ro-bad', { error_share: 0.3 }), { requestedBy: 'ci@acme.com' });
       const err = (await h.client.result(run).catch((e: unknown) => e)) as PipelineError;
       expect(err.code).toBe('DeployRolledBack');
+      await recordHistory(inject('temporalAddress'), run.workflowId, 'ml-pipeline-rollout-rolled-back');
       expect(err.message).toMatch(/ro-bad v2 was rolled back; v1 keeps serving/);
       expect(err.message).toMatch(/at step 1 \(10 % of traffic\)/);
       const status = await h.client.status(run);
@@ -156,5 +163,121 @@ describe('staged rollout (local target)', () => {
     expect(err.message).toMatch(/did not answer .*\/health within 3000 ms/);
     expect((await h.client.status(run)).rollout).toMatchObject({ state: 'starting', step: 0, traffic: {} });
     expect((await routerState(endpoint)).routes).toEqual(before.routes);
+  });
+
+  it('analysis from a real Prometheus scraping the router: passes a good candidate, rolls back a slow one', async () => {
+    const endpoint = await firstVersion('ro-prom');
+    const prometheus = await startPrometheus([endpoint]);
+    const traffic = startTraffic(`${endpoint}/predict`);
+    const viaPrometheus = (maxMs: number): z.input<typeof RolloutSchema> => ({
+      steps: [
+        { traffic: 25, bake: '6s' },
+        { traffic: 100, bake: '6s' },
+      ],
+      analysis: {
+        source: { prometheus: prometheus.url },
+        interval: '3s',
+        minRequests: 5,
+        latency: { percentile: 95, maxMs },
+        queries: [
+          {
+            name: 'candidate requests/s',
+            query: 'sum(rate(mlops_router_requests_total{model="$model",version="$version"}[$window]))',
+            min: 1,
+          },
+        ],
+      },
+    });
+    try {
+      const good = await h.client.result(
+        await h.client.start(pipeline('ro-prom', {}, viaPrometheus(1000)), { requestedBy: 'ci@acme.com' }),
+      );
+      const analyses = good.deployment!.rollout!.analyses;
+      expect(analyses.map((a) => [a.source, a.step, a.passed, a.conclusive])).toEqual([
+        ['prometheus', 1, true, true],
+        ['prometheus', 2, true, true],
+      ]);
+      expect(analyses[0]!.candidate.requests).toBeGreaterThan(5);
+      expect(analyses[0]!.checks.map((c) => c.name)).toEqual(['error rate', 'p95 latency ms', 'candidate requests/s']);
+      expect(analyses[0]!.checks[2]!.value).toBeGreaterThan(1);
+
+      // A candidate that answers in ~300 ms breaches a 100 ms p95 limit measured by Prometheus.
+      const run = await h.client.start(pipeline('ro-prom', { latency_ms: 300 }, viaPrometheus(100)), {
+        requestedBy: 'ci@acme.com',
+      });
+      const err = (await h.client.result(run).catch((e: unknown) => e)) as PipelineError;
+      expect(err.code).toBe('DeployRolledBack');
+      const report = (await h.client.status(run)).rollout!.latestAnalysis!;
+      expect(report).toMatchObject({ source: 'prometheus', step: 1, passed: false });
+      expect(report.checks[1]).toMatchObject({ name: 'p95 latency ms', passed: false });
+      expect(report.checks[1]!.value).toBeGreaterThan(100);
+      expect(traffic.failures()).toEqual([]);
+    } finally {
+      await traffic.stop();
+      await prometheus.stop();
+    }
+  });
+
+  it('a worker SIGKILLed in the middle of a bake: the new worker resumes the rollout at the same step', async () => {
+    const endpoint = await firstVersion('ro-crash');
+    const traffic = startTraffic(`${endpoint}/predict`);
+    const taskQueue = `rollout-crash-${process.pid}`;
+    const workers: ChildProcess[] = [];
+    const startWorker = () =>
+      new Promise<ChildProcess>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/worker-process.ts'], {
+          env: {
+            ...process.env,
+            TEMPORAL_ADDRESS: inject('temporalAddress'),
+            MLOPS_TASK_QUEUE: taskQueue,
+            MLOPS_HOME: h.home,
+            MLOPS_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
+          },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        workers.push(child);
+        child.once('exit', (code) => reject(new Error(`worker exited ${code}`)));
+        child.stdout!.on('data', (c: Buffer) => c.toString().includes('worker ready') && resolve(child));
+      });
+    try {
+      const first = await startWorker();
+      const client = await PipelineClient.connect({ client: h.temporal, taskQueue });
+      const rollout: z.input<typeof RolloutSchema> = {
+        steps: [
+          { traffic: 20, bake: '8s' },
+          { traffic: 100, bake: '2s' },
+        ],
+        analysis: { interval: '2s', minRequests: 5 },
+      };
+      const run = await client.start(pipeline('ro-crash', {}, rollout), { requestedBy: 'ci@acme.com' });
+      await eventually(
+        async () => {
+          const r = (await client.status(run)).rollout;
+          return r?.state === 'baking' && r.step === 1 && r.latestAnalysis ? true : undefined;
+        },
+        30_000,
+        'step 1 baking with an analysis',
+      );
+      first.kill('SIGKILL');
+      expect((await routerState(endpoint)).routes.map((r) => [r.version, r.weight])).toEqual([
+        [2, 20],
+        [1, 80],
+      ]);
+      await startWorker();
+      const result = await client.result(run);
+      expect(result.deployment!.rollout!.analyses.map((a) => a.step)).toEqual([1, 2]);
+      const history = await client.handle(run).fetchHistory();
+      const scheduled = history.events!.flatMap((e) => {
+        const a = e.activityTaskScheduledEventAttributes;
+        return a ? [a.activityType!.name!] : [];
+      });
+      // Resumed, not restarted: the candidate started once, and each step's split was set once.
+      expect(scheduled.filter((n) => n === 'startCandidate')).toHaveLength(1);
+      expect(scheduled.filter((n) => n === 'routeTraffic')).toHaveLength(2);
+      expect(traffic.failures()).toEqual([]);
+    } finally {
+      await traffic.stop();
+      for (const w of workers) w.kill('SIGKILL');
+    }
   });
 });
