@@ -24,7 +24,8 @@ beforeAll(async () => {
   h = await startHarness('rollout');
 });
 afterAll(async () => {
-  for (const model of ['ro-good', 'ro-bad', 'ro-sick', 'ro-prom', 'ro-slow', 'ro-crash']) await stopLocalServer(h.home, model).catch(() => undefined);
+  for (const model of ['ro-good', 'ro-bad', 'ro-sick', 'ro-prom', 'ro-slow', 'ro-crash'])
+    await stopLocalServer(h.home, model).catch(() => undefined);
   await h?.stop();
 });
 
