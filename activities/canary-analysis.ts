@@ -6,6 +6,7 @@
 import type { AnalysisReport, VersionNumbers } from '../sdk/run-types.js';
 import type { AnalysisSpec } from '../sdk/spec/rollout.js';
 import type { RouterStats, TrafficState } from './traffic-router.js';
+import { googleAuthHeaders } from './vertex/api.js';
 
 export interface AnalysisInput {
   model: string;
@@ -16,7 +17,18 @@ export interface AnalysisInput {
   step: number;
   traffic: number;
   stepStartedAt: string;
+  /** Where each version's traffic goes (URL or deployed model id), for `$target` in metric templates. */
+  targets?: Record<string, string>;
 }
+
+/** The local router's metrics (traffic-router.ts), the default templates. */
+export const ROUTER_METRICS = {
+  requests: 'sum(increase(mlops_router_requests_total{model="$model",version="$version"}[$window]))',
+  errors:
+    'sum(increase(mlops_router_requests_total{model="$model",version="$version",code=~"5.."}[$window])) or vector(0)',
+  latencyMs:
+    'histogram_quantile($quantile, sum by (le) (increase(mlops_router_request_duration_seconds_bucket{model="$model",version="$version"}[$window]))) * 1000',
+};
 
 /** Nearest-rank percentile. */
 export function percentile(values: number[], p: number): number | null {
@@ -47,7 +59,9 @@ async function fromRouter(input: AnalysisInput) {
 
 async function promQuery(base: string, query: string): Promise<number | null> {
   const url = `${base.replace(/\/$/, '')}/api/v1/query?query=${encodeURIComponent(query)}`;
-  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  // Cloud Monitoring's PromQL API takes the worker's Google credentials; a plain Prometheus takes none.
+  const headers = new URL(base).hostname.endsWith('googleapis.com') ? await googleAuthHeaders() : {};
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
   const body = (await res.json()) as {
     status: string;
     error?: string;
@@ -66,29 +80,28 @@ async function promQuery(base: string, query: string): Promise<number | null> {
 async function fromPrometheus(input: AnalysisInput, base: string) {
   const seconds = Math.max(1, Math.round((Date.now() - Date.parse(input.stepStartedAt)) / 1000));
   const window = `${seconds}s`;
-  const sel = (version: number, extra = '') => `model="${input.model}",version="${version}"${extra}`;
-  const q = (version: number) => ({
-    requests: `sum(increase(mlops_router_requests_total{${sel(version)}}[${window}]))`,
-    errors: `sum(increase(mlops_router_requests_total{${sel(version, ',code=~"5.."')}}[${window}])) or vector(0)`,
-    latency: `histogram_quantile(${(input.analysis.latency?.percentile ?? 95) / 100}, sum by (le) (increase(mlops_router_request_duration_seconds_bucket{${sel(version)}}[${window}]))) * 1000`,
-  });
+  const templates = input.analysis.metrics ?? ROUTER_METRICS;
+  const fill = (template: string, version: number) =>
+    template
+      .replaceAll('$model', input.model)
+      .replaceAll('$version', String(version))
+      .replaceAll('$target', input.targets?.[String(version)] ?? '')
+      .replaceAll('$window', window)
+      .replaceAll('$quantile', String((input.analysis.latency?.percentile ?? 95) / 100));
   const of = async (version: number) => {
-    const queries = q(version);
     const [requests, errors, latency] = await Promise.all([
-      promQuery(base, queries.requests),
-      promQuery(base, queries.errors),
-      promQuery(base, queries.latency),
+      promQuery(base, fill(templates.requests, version)),
+      promQuery(base, fill(templates.errors, version)),
+      templates.latencyMs ? promQuery(base, fill(templates.latencyMs, version)) : null,
     ]);
     // increase() extrapolates to the window's edges; counts are reported rounded.
     return numbers(Math.round(requests ?? 0), Math.round(errors ?? 0), latency);
   };
-  const substitute = (query: string) =>
-    query
-      .replaceAll('$model', input.model)
-      .replaceAll('$version', String(input.candidate))
-      .replaceAll('$window', window);
   const custom = await Promise.all(
-    input.analysis.queries.map(async (c) => ({ name: c.name, value: await promQuery(base, substitute(c.query)) })),
+    input.analysis.queries.map(async (c) => ({
+      name: c.name,
+      value: await promQuery(base, fill(c.query, input.candidate)),
+    })),
   );
   return {
     candidate: await of(input.candidate),

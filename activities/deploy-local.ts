@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { DataSnapshot, Deployment, RegisteredVersion } from '../sdk/run-types.js';
 import type { DeploySpec } from '../sdk/spec/pipeline.js';
+import type { LocalServerTarget } from '../sdk/spec/deploy.js';
 import { isOurProcess, readExitCode, readPid, startDetached, stopProcessGroup, tailLines } from './local-process.js';
 import type { ObjectStore } from './object-store.js';
 
@@ -22,6 +23,13 @@ export interface DeployInput {
   monitor?: { windowMs: number };
 }
 
+/** The deploy's target, which the functions here serve only when it is `local`. */
+export function localTarget(input: { deploy: DeploySpec }): LocalServerTarget {
+  const target = input.deploy.target;
+  if (target.kind !== 'local') throw new Error(`deploy target ${target.kind} is not the local target`);
+  return target;
+}
+
 /** A Node script beside this module, with the tsx loader when running from TypeScript sources. */
 export function nodeScript(name: string): string[] {
   const here = fileURLToPath(import.meta.url);
@@ -32,7 +40,7 @@ export function nodeScript(name: string): string[] {
 
 /** The model server command, wrapped in the request-logging proxy when the model is monitored. */
 function serveCommand(input: DeployInput, store: ObjectStore): { command: string[]; env: Record<string, string> } {
-  const command = input.deploy.target.command;
+  const command = localTarget(input).command;
   if (!input.monitor) return { command, env: {} };
   return {
     command: [...nodeScript('serving-proxy'), ...command],
@@ -91,7 +99,7 @@ async function ensureServer(
   input: DeployInput,
   store: ObjectStore,
 ): Promise<{ pid: number; dir: string; endpoint: string }> {
-  const target = input.deploy.target;
+  const target = localTarget(input);
   const { model, version } = input.version;
   const dir = path.join(home, 'serving', model, `v${version}`);
   const pid = await readPid(dir);
@@ -137,7 +145,7 @@ async function ensureServer(
 
 async function waitHealthy(server: { pid: number; dir: string; endpoint: string }, input: DeployInput): Promise<void> {
   const ctx = Context.current();
-  const target = input.deploy.target;
+  const target = localTarget(input);
   const deadline = Date.now() + target.healthTimeout;
   const url = server.endpoint + target.healthRoute;
   while (Date.now() < deadline) {

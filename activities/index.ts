@@ -39,6 +39,8 @@ import {
 } from './rollout-local.js';
 import { analyzeCanary, type AnalysisInput } from './canary-analysis.js';
 import type { Route } from './traffic-router.js';
+import { routeVertexTraffic, startVertexCandidate, undeployVertex, vertexDeployment } from './vertex/rollout-vertex.js';
+import type { DeployTarget } from '../sdk/spec/deploy.js';
 import { ingestData, readSource, type IngestInput } from './ingest.js';
 import { openObjectStore, type ObjectStore } from './object-store.js';
 import { recordApproval, recordDeployment, registerModel, type RegisterInput } from './registry.js';
@@ -202,13 +204,22 @@ export function createActivities(options: ActivityOptions = {}) {
       return deployment;
     },
 
-    /** Rollout: starts the candidate's server (healthy, smoke-tested) beside the champion's, with no traffic. */
+    /** Rollout: starts the candidate (healthy, smoke-tested or deployed at 0 %) beside the champion, no traffic. */
     async startCandidate(input: DeployInput): Promise<CandidateServers> {
-      return startCandidate(home, input, storeFor(input.store));
+      return input.deploy.target.kind === 'vertex-endpoint'
+        ? startVertexCandidate(input, storeFor(input.store))
+        : startCandidate(home, input, storeFor(input.store));
     },
 
-    /** Rollout: sets the model router's split for one step. */
-    async routeTraffic(input: { model: string; step: string; routes: Route[] }): Promise<{ routerEndpoint: string }> {
+    /** Rollout: sets the split for one step (the local router's weights, or the Vertex endpoint's trafficSplit). */
+    async routeTraffic(input: {
+      model: string;
+      step: string;
+      routes: Route[];
+      target?: DeployTarget;
+    }): Promise<{ routerEndpoint: string }> {
+      if (input.target?.kind === 'vertex-endpoint')
+        return routeVertexTraffic(input.target, Object.fromEntries(input.routes.map((r) => [r.url, r.weight])));
       return routeTraffic(home, input);
     },
 
@@ -217,9 +228,23 @@ export function createActivities(options: ActivityOptions = {}) {
       return analyzeCanary(input);
     },
 
-    /** Rollout succeeded: the candidate becomes the live server and `champion`. */
+    /** Rollout succeeded: the candidate becomes the live version and `champion`. */
     async promoteCandidate(input: PromoteInput & { store?: string; requestedBy: string }): Promise<Deployment> {
-      const deployment = await promoteCandidate(home, input);
+      const target = input.deploy.target;
+      const { candidate, champion } = input.servers;
+      let deployment: Deployment;
+      if (target.kind === 'vertex-endpoint') {
+        if (champion) await undeployVertex(target, champion.endpoint, candidate.endpoint);
+        deployment = vertexDeployment(
+          target,
+          input.version.model,
+          input.version.version,
+          input.routerEndpoint,
+          input.rollout,
+        );
+      } else {
+        deployment = await promoteCandidate(home, input);
+      }
       const workflowId = Context.current().info.workflowExecution?.workflowId ?? 'unknown';
       await recordDeployment(storeFor(input.store), input.version, deployment, workflowId, input.requestedBy);
       return deployment;

@@ -23,11 +23,18 @@ import { freePort } from './free-port.js';
 import { isOurProcess, readPid, startDetached, stopProcessGroup } from './local-process.js';
 import type { ObjectStore } from './object-store.js';
 import type { Route, TrafficState } from './traffic-router.js';
+import { routeVertexTraffic, undeployVertex } from './vertex/rollout-vertex.js';
+
+/** A version taking part in a rollout; `endpoint` is where its traffic goes (URL, or deployed model id). */
+export interface RolloutParticipant {
+  version: number;
+  endpoint: string;
+}
 
 export interface CandidateServers {
-  candidate: VersionServer & { version: number };
-  /** The live champion server the candidate is compared with; absent on a first deployment. */
-  champion?: { version: number; endpoint: string };
+  candidate: RolloutParticipant & Partial<VersionServer>;
+  /** The live champion the candidate is compared with; absent on a first deployment. */
+  champion?: RolloutParticipant;
 }
 
 /** Starts the candidate's server (healthy + smoke) without giving it any traffic. */
@@ -107,7 +114,7 @@ export async function promoteCandidate(home: string, input: PromoteInput): Promi
   const { model, version } = input.version;
   const c = input.servers.candidate;
   if (input.servers.champion) await drained(input.routerEndpoint, input.servers.champion.version);
-  await makeLive(home, model, version, { version, pid: c.pid, dir: c.dir, endpoint: c.endpoint });
+  await makeLive(home, model, version, { version, pid: c.pid!, dir: c.dir!, endpoint: c.endpoint });
   return {
     target: 'local',
     model,
@@ -123,6 +130,7 @@ export async function promoteCandidate(home: string, input: PromoteInput): Promi
 
 export interface RollBackInput {
   version: RegisteredVersion;
+  deploy: DeploySpec;
   servers: CandidateServers;
   routerEndpoint?: string;
   report: AnalysisReport | undefined;
@@ -139,15 +147,24 @@ export async function rollBackCandidate(home: string, store: ObjectStore, input:
   const { candidate, champion } = input.servers;
   const ctx = Context.current();
   const workflowId = ctx.info.workflowExecution?.workflowId ?? '';
-  if (champion && input.routerEndpoint) {
-    await routeTraffic(home, {
-      model,
-      step: `${workflowId}/rollback`,
-      routes: [{ version: champion.version, url: champion.endpoint, weight: 100 }],
-    });
-    await drained(input.routerEndpoint, version);
+  const target = input.deploy.target;
+  if (target.kind === 'vertex-endpoint') {
+    if (champion) {
+      await routeVertexTraffic(target, { [champion.endpoint]: 100 });
+      await undeployVertex(target, candidate.endpoint, champion.endpoint);
+    }
+  } else {
+    if (champion && input.routerEndpoint) {
+      await routeTraffic(home, {
+        model,
+        step: `${workflowId}/rollback`,
+        routes: [{ version: champion.version, url: champion.endpoint, weight: 100 }],
+      });
+      await drained(input.routerEndpoint, version);
+    }
+    if (candidate.pid && candidate.dir && (await isOurProcess(candidate.pid, candidate.dir)))
+      await stopProcessGroup(candidate.pid, candidate.dir, 5000);
   }
-  if (await isOurProcess(candidate.pid, candidate.dir)) await stopProcessGroup(candidate.pid, candidate.dir, 5000);
   ctx.log.warn(`deploy: rolled back ${model} v${version}: ${input.reason}`);
   if (await getAlias(store, model, 'champion'))
     await moveAlias(store, model, 'champion', {

@@ -25,6 +25,20 @@ function refuseUnavailable(spec: PipelineSpec): void {
       message: 'needs a deploy section: the monitor reads the requests the deployed model served',
     });
   }
+  const target = spec.deploy?.target;
+  if (spec.monitor.enabled && target && target.kind !== 'local') {
+    problems.push({
+      path: 'monitor.enabled',
+      message: `needs the local deploy target's request log; ${target.kind} serving windows are not collected yet`,
+    });
+  }
+  const analysis = spec.deploy?.rollout?.analysis;
+  if (target && target.kind !== 'local' && analysis && (analysis.source === 'router' || !analysis.metrics)) {
+    problems.push({
+      path: 'deploy.rollout.analysis',
+      message: `a ${target.kind} rollout is analysed through Prometheus: set source: { prometheus: URL } and metrics: { requests, errors } PromQL templates`,
+    });
+  }
   if (spec.retrain.cron && spec.retrain.every) {
     problems.push({ path: 'retrain.every', message: 'give retrain.cron or retrain.every, not both' });
   }

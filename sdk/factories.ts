@@ -1,7 +1,7 @@
 /** Factory functions for training backends and deploy targets: validated eagerly, frozen. */
 import type { z } from 'zod';
 import { KubernetesBackendSchema, LocalBackendSchema, VertexBackendSchema } from './spec/backends.js';
-import { LocalServerTargetSchema } from './spec/deploy.js';
+import { LocalServerTargetSchema, VertexEndpointTargetSchema } from './spec/deploy.js';
 import { deepFreeze, parseOrThrow } from './validate.js';
 
 type WithoutKind<S extends z.ZodType> = Omit<z.input<S>, 'kind'>;
@@ -42,4 +42,16 @@ export function kubernetes(options: WithoutKind<typeof KubernetesBackendSchema>)
  */
 export function localServer(options: WithoutKind<typeof LocalServerTargetSchema>) {
   return deepFreeze(parseOrThrow(LocalServerTargetSchema, { kind: 'local', ...options }, 'localServer() target'));
+}
+
+/**
+ * Serve on a Vertex AI Endpoint: the version's gs:// artifacts are uploaded as a Model with this serving
+ * container and deployed with a traffic split; with `deploy.rollout`, traffic moves step by step.
+ *
+ * @example vertexEndpoint({ project: 'acme-ml', region: 'us-central1', endpoint: 'churn-prod', servingImage: 'us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest' })
+ */
+export function vertexEndpoint(options: WithoutKind<typeof VertexEndpointTargetSchema>) {
+  return deepFreeze(
+    parseOrThrow(VertexEndpointTargetSchema, { kind: 'vertex-endpoint', ...options }, 'vertexEndpoint() target'),
+  );
 }

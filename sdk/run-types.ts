@@ -150,14 +150,17 @@ export interface ApprovalRecord {
 }
 
 export interface Deployment {
-  target: 'local';
+  target: 'local' | 'vertex-endpoint';
   model: string;
   version: number;
+  /** The model's endpoint: the local server or router URL, or the Vertex endpoint's resource name. */
   endpoint: string;
   predictUrl: string;
-  pid: number;
+  /** Local target: the model server's process. */
+  pid?: number;
   deployedAt: string;
-  smoke: { request: unknown; response: unknown; latencyMs: number };
+  /** Local target: the smoke prediction sent before any traffic. */
+  smoke?: { request: unknown; response: unknown; latencyMs: number };
   /** The staged rollout that led here, when the deploy spec has one. */
   rollout?: RolloutRecord;
 }

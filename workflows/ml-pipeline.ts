@@ -22,6 +22,7 @@ import { stepActivityName, type StepContext } from '../sdk/define-step.js';
 import { isPipelineErrorCode, type PipelineErrorCode } from '../sdk/errors.js';
 import { ApprovalGate } from './approval.js';
 import { rollOut } from './rollout.js';
+import { RolloutSchema } from '../sdk/spec/rollout.js';
 import { approvalDetails, SEARCH_ATTRIBUTE_KEYS, searchStage } from './visibility.js';
 
 /** The run's current state: stage, stage results, approval attempts. */
@@ -268,7 +269,10 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
   if (spec.deploy) {
     const deploySpec = spec.deploy;
     const monitor = spec.monitor.enabled ? { windowMs: spec.monitor.window } : undefined;
-    const rollout = deploySpec.rollout;
+    // Remote targets always move traffic as a rollout; without a rollout policy, in one direct step.
+    const rollout =
+      deploySpec.rollout ??
+      (deploySpec.target.kind === 'local' ? undefined : RolloutSchema.parse({ steps: [{ traffic: 100 }], bake: 0 }));
     deployment = await stage('deploy', () =>
       rollout
         ? rollOut({

@@ -62,6 +62,7 @@ export async function rollOut(input: RolloutInput): Promise<Deployment> {
     if (champion) record.traffic = { [String(champion.version)]: 100 };
     await acts.rollBackCandidate({
       version,
+      deploy,
       servers,
       routerEndpoint,
       report,
@@ -82,7 +83,12 @@ export async function rollOut(input: RolloutInput): Promise<Deployment> {
     const routes = [{ version: version.version, url: servers.candidate.endpoint, weight: step.traffic }];
     if (champion && step.traffic < 100)
       routes.push({ version: champion.version, url: champion.endpoint, weight: 100 - step.traffic });
-    ({ routerEndpoint } = await acts.routeTraffic({ model, step: `${workflowId}/step-${stepNumber}`, routes }));
+    ({ routerEndpoint } = await acts.routeTraffic({
+      model,
+      step: `${workflowId}/step-${stepNumber}`,
+      routes,
+      target: deploy.target,
+    }));
     Object.assign(record, {
       step: stepNumber,
       state: 'baking',
@@ -107,11 +113,13 @@ export async function rollOut(input: RolloutInput): Promise<Deployment> {
         step: stepNumber,
         traffic: step.traffic,
         stepStartedAt,
+        targets: Object.fromEntries(routes.map((r) => [String(r.version), r.url])),
       });
       record.latestAnalysis = last;
       if (!last.passed && ++record.failedAnalyses > rollout.failuresTolerated)
         await rollBack(last, 'the canary analysis failed');
     }
+    if (bake === 0) continue; // a direct switch (no rollout in the spec): nothing to judge
     if (last) record.analyses.push(last);
     if (!last?.conclusive)
       await rollBack(

@@ -42,7 +42,8 @@ export interface CustomJob {
 
 let auth: GoogleAuth | undefined;
 
-async function authHeaders(): Promise<Record<string, string>> {
+/** Bearer headers from `MLOPS_VERTEX_ACCESS_TOKEN` or Application Default Credentials. */
+export async function googleAuthHeaders(): Promise<Record<string, string>> {
   if (process.env.MLOPS_VERTEX_ACCESS_TOKEN)
     return { authorization: `Bearer ${process.env.MLOPS_VERTEX_ACCESS_TOKEN}` };
   auth ??= new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'] });
@@ -58,12 +59,12 @@ export class VertexApi {
     this.base = process.env.MLOPS_VERTEX_API_ENDPOINT ?? `https://${region}-aiplatform.googleapis.com`;
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  protected async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${this.base}/v1/${path}`, {
         method,
-        headers: { ...(await authHeaders()), 'content-type': 'application/json' },
+        headers: { ...(await googleAuthHeaders()), 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(60_000),
       });
@@ -97,21 +98,90 @@ export class VertexApi {
   }
 
   create(parent: string, job: CustomJob): Promise<CustomJob> {
-    return this.call('POST', `${parent}/customJobs`, job);
+    return this.request('POST', `${parent}/customJobs`, job);
   }
 
   get(name: string): Promise<CustomJob> {
-    return this.call('GET', name);
+    return this.request('GET', name);
   }
 
   async listByLabel(parent: string, key: string, value: string): Promise<CustomJob[]> {
     const filter = encodeURIComponent(`labels.${key}="${value}"`);
-    const res = await this.call<{ customJobs?: CustomJob[] }>('GET', `${parent}/customJobs?filter=${filter}`);
+    const res = await this.request<{ customJobs?: CustomJob[] }>('GET', `${parent}/customJobs?filter=${filter}`);
     return res.customJobs ?? [];
   }
 
   async cancel(name: string): Promise<void> {
-    await this.call('POST', `${name}:cancel`, {});
+    await this.request('POST', `${name}:cancel`, {});
+  }
+}
+
+export interface VertexOperation {
+  name: string;
+  done?: boolean;
+  error?: { code?: number; message?: string };
+  response?: Record<string, unknown>;
+}
+
+export interface DeployedModel {
+  id?: string;
+  model: string;
+  displayName?: string;
+  dedicatedResources?: Record<string, unknown>;
+  serviceAccount?: string;
+}
+
+export interface VertexEndpoint {
+  name?: string;
+  displayName: string;
+  deployedModels?: DeployedModel[];
+  trafficSplit?: Record<string, number>;
+  labels?: Record<string, string>;
+}
+
+/** Models, endpoints and their long-running operations (v1 REST). */
+export class VertexEndpointsApi extends VertexApi {
+  uploadModel(parent: string, model: Record<string, unknown>): Promise<VertexOperation> {
+    return this.request('POST', `${parent}/models:upload`, { model });
+  }
+
+  async modelsByLabel(parent: string, key: string, value: string): Promise<{ name: string }[]> {
+    const filter = encodeURIComponent(`labels.${key}="${value}"`);
+    return (
+      (await this.request<{ models?: { name: string }[] }>('GET', `${parent}/models?filter=${filter}`)).models ?? []
+    );
+  }
+
+  async endpointsNamed(parent: string, displayName: string): Promise<VertexEndpoint[]> {
+    const filter = encodeURIComponent(`display_name="${displayName}"`);
+    return (
+      (await this.request<{ endpoints?: VertexEndpoint[] }>('GET', `${parent}/endpoints?filter=${filter}`)).endpoints ??
+      []
+    );
+  }
+
+  createEndpoint(parent: string, endpoint: VertexEndpoint): Promise<VertexOperation> {
+    return this.request('POST', `${parent}/endpoints`, endpoint);
+  }
+
+  getEndpoint(name: string): Promise<VertexEndpoint> {
+    return this.request('GET', name);
+  }
+
+  deployModel(endpoint: string, deployedModel: DeployedModel, trafficSplit: Record<string, number>) {
+    return this.request<VertexOperation>('POST', `${endpoint}:deployModel`, { deployedModel, trafficSplit });
+  }
+
+  setTraffic(endpoint: string, trafficSplit: Record<string, number>): Promise<VertexEndpoint> {
+    return this.request('PATCH', `${endpoint}?updateMask=traffic_split`, { trafficSplit });
+  }
+
+  undeployModel(endpoint: string, deployedModelId: string, trafficSplit: Record<string, number>) {
+    return this.request<VertexOperation>('POST', `${endpoint}:undeployModel`, { deployedModelId, trafficSplit });
+  }
+
+  getOperation(name: string): Promise<VertexOperation> {
+    return this.request('GET', name);
   }
 }
 

@@ -34,6 +34,14 @@ export const AnalysisSchema = z.strictObject({
   latency: z
     .strictObject({ percentile: z.number().gt(0).lt(100).default(95), maxMs: z.number().positive() })
     .optional(),
+  /**
+   * PromQL templates for the candidate's numbers over the step (`$model`, `$version`, `$target` = the traffic
+   * target: URL or deployed model id, `$window`); the defaults read the local router's metrics. Give them for
+   * other targets, e.g. Cloud Monitoring's PromQL API for a Vertex endpoint.
+   */
+  metrics: z
+    .strictObject({ requests: z.string().min(1), errors: z.string().min(1), latencyMs: z.string().min(1).optional() })
+    .optional(),
   /** Custom checks (Prometheus source only). */
   queries: z.array(MetricQuerySchema).default([]),
   /** Fewer candidate requests than this in a step and the analysis is inconclusive: not judged yet. */

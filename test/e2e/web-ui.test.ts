@@ -79,7 +79,7 @@ describe.skipIf(!uiUrl)(
         expect.objectContaining({ by: 'ana@acme.com', comment: 'approved from the Web UI' }),
       ]);
       expect(result.approval.attempts[0]).toMatchObject({ via: 'signal', accepted: true });
-      expect(result.deployment?.smoke.response).toMatchObject({ predictions: expect.any(Array) });
+      expect(result.deployment?.smoke?.response).toMatchObject({ predictions: expect.any(Array) });
       await page.close();
     });
 

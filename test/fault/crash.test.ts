@@ -86,7 +86,7 @@ describe('fault tolerance', () => {
     );
     const result = await client.result(run);
     expect(result.approval.decision).toBe('approved');
-    expect(result.deployment?.smoke.response).toMatchObject({ predictions: expect.any(Array) });
+    expect(result.deployment?.smoke?.response).toMatchObject({ predictions: expect.any(Array) });
     await stopLocalServer(dir, 'iris-test');
   });
 

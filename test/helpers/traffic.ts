@@ -12,7 +12,7 @@ export interface Answer {
 const INSTANCE = { sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_width: 0.2 };
 
 /** Sends predictions to `url` from `concurrency` loops, each pausing `pauseMs` between requests. */
-export function startTraffic(url: string, concurrency = 2, pauseMs = 10) {
+export function startTraffic(url: string, concurrency = 2, pauseMs = 10, headers: Record<string, string> = {}) {
   const answers: Answer[] = [];
   let running = true;
   const loop = async () => {
@@ -21,12 +21,12 @@ export function startTraffic(url: string, concurrency = 2, pauseMs = 10) {
       try {
         const res = await fetch(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', ...headers },
           body: JSON.stringify({ instances: [INSTANCE] }),
           signal: AbortSignal.timeout(10_000),
         });
-        const body = (await res.json().catch(() => ({}))) as { deployedModelId?: string };
-        answers.push({ at, status: res.status, answeredBy: body.deployedModelId });
+        const body = (await res.json().catch(() => ({}))) as { deployedModelId?: string; modelDisplayName?: string };
+        answers.push({ at, status: res.status, answeredBy: body.modelDisplayName ?? body.deployedModelId });
       } catch (err) {
         answers.push({ at, status: 0, error: (err as Error).message });
       }

@@ -33,7 +33,7 @@ describe('mlPipeline on the real dev server', () => {
 
     expect(result.approval.decision).toBe('approved');
     expect(result.approval.approvals.map((a) => a.by)).toEqual(['ana@acme.com']);
-    expect(result.deployment?.smoke.response).toMatchObject({ predictions: [expect.any(Number)] });
+    expect(result.deployment?.smoke?.response).toMatchObject({ predictions: [expect.any(Number)] });
     const res = await fetch(result.deployment!.predictUrl, {
       method: 'POST',
       body: JSON.stringify({ instances: [{ sepal_length: 1, sepal_width: 1, petal_length: 1, petal_width: 1 }] }),

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { definePipeline } from '../../sdk/define-pipeline.js';
 import { PipelineError } from '../../sdk/errors.js';
-import { kubernetes, local, localServer, vertex } from '../../sdk/factories.js';
+import { kubernetes, local, localServer, vertex, vertexEndpoint } from '../../sdk/factories.js';
+import { fixturePipeline } from '../helpers/harness.js';
 import type { PipelineConfig } from '../../sdk/spec/pipeline.js';
 
 const valid: PipelineConfig = {
@@ -117,5 +118,30 @@ describe('backend factories', () => {
     expect(
       vertex({ project: 'p', region: 'us-central1', image: 'img', accelerator: { type: 'NVIDIA_L4', count: 1 } }).kind,
     ).toBe('vertex');
+  });
+
+  it('refuses rollouts and monitoring a remote target cannot do, naming the field', () => {
+    const base = fixturePipeline();
+    const target = vertexEndpoint({ project: 'p', region: 'us-central1', endpoint: 'e', servingImage: 'img' });
+    expect(() =>
+      definePipeline({ ...base.spec, name: 'vx', deploy: { target, rollout: {} }, monitor: { enabled: false } }),
+    ).toThrow(/deploy.rollout.analysis: a vertex-endpoint rollout is analysed through Prometheus/);
+    expect(() => definePipeline({ ...base.spec, name: 'vx', deploy: { target }, monitor: { enabled: true } })).toThrow(
+      /monitor.enabled: needs the local deploy target's request log/,
+    );
+    expect(() =>
+      definePipeline({
+        ...base.spec,
+        name: 'r',
+        deploy: { ...base.spec.deploy!, rollout: { steps: [{ traffic: 50 }] } },
+      }),
+    ).toThrow(/the last step must send 100 % of traffic/);
+    expect(() =>
+      definePipeline({
+        ...base.spec,
+        name: 'r',
+        deploy: { ...base.spec.deploy!, rollout: { steps: [{ traffic: 50 }, { traffic: 10 }, { traffic: 100 }] } },
+      }),
+    ).toThrow(/traffic must increase step by step/);
   });
 });

@@ -7,6 +7,17 @@
  * writes `metrics.json` under `baseOutputDirectory/model/` in the GCS emulator. Faults can be injected: 429
  * RESOURCE_EXHAUSTED on create, a created job whose response is lost (503), 503 on get, spot preemption
  * (the job fails with code 14 after writing a checkpoint that the next job resumes from).
+ *
+ * Endpoints and models (deploy-target tests): `models:upload`, models list by label, endpoints create / get /
+ * list by display name / PATCH `traffic_split`, `:deployModel` (key "0" = the model being deployed) and
+ * `:undeployModel` as long-running operations (`.../operations/N`, done after ~300 ms), each body checked
+ * against the official schema, plus Vertex's own rules: a split sums to 100 over deployed models, a model
+ * cannot be undeployed while it keeps traffic. Deploying a model whose artifacts' `model.json` says
+ * `never_healthy` fails its operation. `:predict` splits requests by the endpoint's trafficSplit (smooth
+ * weighted round-robin), answers as the model's artifacts say (`error_share` → that share of 500s,
+ * `latency_ms`), and `/metrics` exposes Prometheus counters named like Cloud Monitoring's PromQL view of
+ * `aiplatform.googleapis.com/prediction/online/response_count` (labels endpoint_id, deployed_model_id,
+ * response_code). `trafficLog` records every split the endpoint had, in order.
  */
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -19,6 +30,10 @@ const root = protobuf.Root.fromJSON(
   require('@google-cloud/aiplatform/build/protos/protos.json') as protobuf.INamespace,
 );
 const CUSTOM_JOB = root.lookupType('google.cloud.aiplatform.v1.CustomJob');
+const MODEL = root.lookupType('google.cloud.aiplatform.v1.Model');
+const ENDPOINT = root.lookupType('google.cloud.aiplatform.v1.Endpoint');
+const DEPLOY_MODEL_REQUEST = root.lookupType('google.cloud.aiplatform.v1.DeployModelRequest');
+const UNDEPLOY_MODEL_REQUEST = root.lookupType('google.cloud.aiplatform.v1.UndeployModelRequest');
 
 /** Problems of `value` against a protobuf message type, as proto3 JSON (camelCase names, enum names, int64 as string or number). */
 export function schemaProblems(value: unknown, type: protobuf.Type, path = ''): string[] {
@@ -99,8 +114,31 @@ export interface Faults {
   preemptions: number;
 }
 
+interface StandInEndpoint {
+  name: string;
+  displayName: string;
+  labels?: Record<string, string>;
+  deployedModels: { id: string; model: string; displayName?: string; behaviour: Behaviour }[];
+  trafficSplit: Record<string, number>;
+  wrr: Map<string, number>;
+}
+interface Behaviour {
+  error_share?: number;
+  latency_ms?: number;
+  never_healthy?: boolean;
+}
+interface Operation {
+  name: string;
+  doneAt: number;
+  response?: Record<string, unknown>;
+  error?: { code: number; message: string };
+}
+
 export interface VertexStandIn {
   endpoint: string;
+  endpoints: StandInEndpoint[];
+  /** Every traffic split an endpoint had, in order (display name of each deployed model → percent). */
+  trafficLog: { endpoint: string; split: Record<string, number> }[];
   jobs: Job[];
   faults: Faults;
   rejected: string[][];
@@ -115,7 +153,22 @@ export async function startVertexStandIn(gcsEndpoint: string): Promise<VertexSta
   const jobs: Job[] = [];
   const rejected: string[][] = [];
   const faults: Faults = { quotaFailures: 0, loseCreateResponses: 0, unavailableGets: 0, preemptions: 0 };
-  const s: VertexStandIn = { endpoint: '', jobs, faults, rejected, runMs: 1500, stateOf, close: async () => undefined };
+  const endpoints: StandInEndpoint[] = [];
+  const trafficLog: VertexStandIn['trafficLog'] = [];
+  const models = new Map<string, Record<string, any>>(); // eslint-disable-line @typescript-eslint/no-explicit-any
+  const operations = new Map<string, Operation>();
+  const served = new Map<string, { n: number; codes: Map<string, number> }>();
+  const s: VertexStandIn = {
+    endpoint: '',
+    endpoints,
+    trafficLog,
+    jobs,
+    faults,
+    rejected,
+    runMs: 1500,
+    stateOf,
+    close: async () => undefined,
+  };
   let nextId = 1000;
 
   function stateOf(job: Job): string {
@@ -170,14 +223,262 @@ export async function startVertexStandIn(gcsEndpoint: string): Promise<VertexSta
     res.end(JSON.stringify({ error: { code, status, message } }));
   };
 
+  const json = (res: http.ServerResponse, body: unknown) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  const invalid = (res: http.ServerResponse, problems: string[]) => {
+    rejected.push(problems);
+    error(res, 400, 'INVALID_ARGUMENT', problems.join('; '));
+  };
+  function startOperation(resource: string, outcome: Pick<Operation, 'response' | 'error'>): Operation {
+    const op: Operation = { name: `${resource}/operations/${nextId++}`, doneAt: Date.now() + 300, ...outcome };
+    operations.set(op.name, op);
+    return op;
+  }
+  const opView = (op: Operation) =>
+    Date.now() < op.doneAt
+      ? { name: op.name }
+      : { name: op.name, done: true, ...(op.error ? { error: op.error } : { response: op.response }) };
+  const endpointView = (e: StandInEndpoint) => ({
+    name: e.name,
+    displayName: e.displayName,
+    labels: e.labels,
+    deployedModels: e.deployedModels.map(({ id, model, displayName }) => ({ id, model, displayName })),
+    trafficSplit: e.trafficSplit,
+  });
+  function setSplit(e: StandInEndpoint, split: Record<string, number>): string[] {
+    const problems: string[] = [];
+    const ids = new Set(e.deployedModels.map((d) => d.id));
+    for (const id of Object.keys(split)) if (!ids.has(id)) problems.push(`trafficSplit: ${id} is not deployed`);
+    const sum = Object.values(split).reduce((a, b) => a + b, 0);
+    if (e.deployedModels.length > 0 && sum !== 100) problems.push(`trafficSplit: must sum to 100, got ${sum}`);
+    if (problems.length) return problems;
+    e.trafficSplit = Object.fromEntries(Object.entries(split).filter(([, w]) => w > 0));
+    e.wrr = new Map();
+    const names = new Map(e.deployedModels.map((d) => [d.id, d.displayName ?? d.id]));
+    trafficLog.push({
+      endpoint: e.displayName,
+      split: Object.fromEntries(e.deployedModels.map((d) => [names.get(d.id)!, split[d.id] ?? 0])),
+    });
+    return [];
+  }
+  async function behaviourOf(model: Record<string, any>): Promise<Behaviour> {
+    // eslint-disable-line @typescript-eslint/no-explicit-any
+    const [, bucket, prefix] = /^gs:\/\/([^/]+)\/(.*)$/.exec(String(model.artifactUri)) ?? [];
+    if (!bucket) return {};
+    const [exists] = await storage.bucket(bucket).file(`${prefix}model.json`).exists();
+    if (!exists) return {};
+    const [data] = await storage.bucket(bucket).file(`${prefix}model.json`).download();
+    return JSON.parse(data.toString()) as Behaviour;
+  }
+  function pick(e: StandInEndpoint) {
+    let best: string | undefined;
+    let total = 0;
+    for (const [id, w] of Object.entries(e.trafficSplit)) {
+      e.wrr.set(id, (e.wrr.get(id) ?? 0) + w);
+      total += w;
+      if (!best || e.wrr.get(id)! > e.wrr.get(best)!) best = id;
+    }
+    if (best) e.wrr.set(best, e.wrr.get(best)! - total);
+    return e.deployedModels.find((d) => d.id === best);
+  }
+  function metrics(): string {
+    const lines = ['# TYPE aiplatform_googleapis_com:prediction_online_response_count counter'];
+    for (const e of endpoints)
+      for (const d of e.deployedModels)
+        for (const [code, n] of served.get(d.id)?.codes ?? [])
+          lines.push(
+            `aiplatform_googleapis_com:prediction_online_response_count{endpoint_id="${e.name.split('/').pop()}",deployed_model_id="${d.id}",response_code="${code}"} ${n}`,
+          );
+    return lines.join('\n') + '\n';
+  }
+
+  /** Models, endpoints, operations, predictions; false when the path is not one of theirs. */
+  async function endpointsApi(req: http.IncomingMessage, url: URL, raw: string, res: http.ServerResponse) {
+    const p = url.pathname;
+    const body = () => JSON.parse(raw || '{}') as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const op = /^\/v1\/(.+\/operations\/\d+)$/.exec(p);
+    if (op && req.method === 'GET') {
+      const found = operations.get(op[1]!);
+      return found ? json(res, opView(found)) : error(res, 404, 'NOT_FOUND', `${p} not found`);
+    }
+    const upload = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+)\/models:upload$/.exec(p);
+    if (upload && req.method === 'POST') {
+      const b = body();
+      const problems = schemaProblems(b.model, MODEL, 'model');
+      if (Object.keys(b).some((k) => k !== 'model' && k !== 'modelId'))
+        problems.push('unknown field of UploadModelRequest');
+      if (!b.model?.displayName) problems.push('model.displayName: required');
+      if (problems.length) return invalid(res, problems);
+      const name = `${upload[1]}/models/${nextId++}`;
+      models.set(name, { ...b.model, name });
+      return json(
+        res,
+        opView(
+          startOperation(name, {
+            response: {
+              '@type': 'type.googleapis.com/google.cloud.aiplatform.v1.UploadModelResponse',
+              model: name,
+              modelVersionId: '1',
+            },
+          }),
+        ),
+      );
+    }
+    const modelsList = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+)\/models$/.exec(p);
+    if (modelsList && req.method === 'GET') {
+      const m = /^labels\.([a-z0-9_-]+)="([^"]*)"$/.exec(url.searchParams.get('filter') ?? '');
+      const list = [...models.values()].filter(
+        (x) => x.name.startsWith(modelsList[1]!) && (!m || x.labels?.[m[1]!] === m[2]),
+      );
+      return json(res, list.length ? { models: list } : {});
+    }
+    const eps = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+)\/endpoints$/.exec(p);
+    if (eps && req.method === 'POST') {
+      const b = body();
+      const problems = schemaProblems(b, ENDPOINT);
+      if (!b.displayName) problems.push('displayName: required');
+      if (problems.length) return invalid(res, problems);
+      const e: StandInEndpoint = {
+        name: `${eps[1]}/endpoints/${nextId++}`,
+        displayName: b.displayName,
+        labels: b.labels,
+        deployedModels: [],
+        trafficSplit: {},
+        wrr: new Map(),
+      };
+      endpoints.push(e);
+      return json(
+        res,
+        opView(
+          startOperation(e.name, {
+            response: { '@type': 'type.googleapis.com/google.cloud.aiplatform.v1.Endpoint', ...endpointView(e) },
+          }),
+        ),
+      );
+    }
+    if (eps && req.method === 'GET') {
+      const m = /^display_name="([^"]*)"$/.exec(url.searchParams.get('filter') ?? '');
+      const list = endpoints.filter((e) => e.name.startsWith(eps[1]!) && (!m || e.displayName === m[1]));
+      return json(res, list.length ? { endpoints: list.map(endpointView) } : {});
+    }
+    const one =
+      /^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/endpoints\/\d+)(:deployModel|:undeployModel|:predict)?$/.exec(p);
+    if (!one) return false;
+    const e = endpoints.find((x) => x.name === one[1]);
+    if (!e) return error(res, 404, 'NOT_FOUND', `${p} not found`);
+    if (!one[2] && req.method === 'GET') return json(res, endpointView(e));
+    if (!one[2] && req.method === 'PATCH') {
+      const b = body();
+      const problems = schemaProblems(b, ENDPOINT);
+      if (url.searchParams.get('updateMask') !== 'traffic_split')
+        problems.push('updateMask: only traffic_split is supported here');
+      if (problems.length) return invalid(res, problems);
+      const bad = setSplit(e, b.trafficSplit ?? {});
+      return bad.length ? invalid(res, bad) : json(res, endpointView(e));
+    }
+    if (one[2] === ':deployModel') {
+      const b = body();
+      const problems = schemaProblems(b, DEPLOY_MODEL_REQUEST);
+      const model = models.get(b.deployedModel?.model);
+      if (!model) problems.push(`deployedModel.model: ${b.deployedModel?.model} does not exist`);
+      if (problems.length) return invalid(res, problems);
+      const behaviour = await behaviourOf(model!);
+      const id = String(nextId++);
+      if (behaviour.never_healthy)
+        return json(
+          res,
+          opView(
+            startOperation(e.name, {
+              error: {
+                code: 13,
+                message: `Model server of ${b.deployedModel.displayName} never became ready: health checks failed`,
+              },
+            }),
+          ),
+        );
+      e.deployedModels.push({ id, model: model!.name, displayName: b.deployedModel.displayName, behaviour });
+      const split = Object.fromEntries(
+        Object.entries((b.trafficSplit ?? {}) as Record<string, number>).map(([k, w]) => [k === '0' ? id : k, w]),
+      );
+      const bad = setSplit(e, split);
+      if (bad.length) {
+        e.deployedModels.pop();
+        return invalid(res, bad);
+      }
+      return json(
+        res,
+        opView(
+          startOperation(e.name, {
+            response: {
+              '@type': 'type.googleapis.com/google.cloud.aiplatform.v1.DeployModelResponse',
+              deployedModel: { id, model: model!.name, displayName: b.deployedModel.displayName },
+            },
+          }),
+        ),
+      );
+    }
+    if (one[2] === ':undeployModel') {
+      const b = body();
+      const problems = schemaProblems(b, UNDEPLOY_MODEL_REQUEST);
+      if (!e.deployedModels.some((d) => d.id === b.deployedModelId))
+        problems.push(`deployedModelId: ${b.deployedModelId} is not deployed`);
+      const split = (b.trafficSplit ?? e.trafficSplit) as Record<string, number>;
+      if ((split[b.deployedModelId] ?? 0) > 0)
+        problems.push(`deployedModelId: ${b.deployedModelId} still has traffic; reassign it in trafficSplit`);
+      if (problems.length) return invalid(res, problems);
+      const gone = e.deployedModels.find((d) => d.id === b.deployedModelId)!;
+      e.deployedModels = e.deployedModels.filter((d) => d !== gone);
+      const bad = setSplit(e, split);
+      if (bad.length) {
+        e.deployedModels.push(gone);
+        return invalid(res, bad);
+      }
+      return json(
+        res,
+        opView(
+          startOperation(e.name, {
+            response: { '@type': 'type.googleapis.com/google.cloud.aiplatform.v1.UndeployModelResponse' },
+          }),
+        ),
+      );
+    }
+    if (one[2] === ':predict' && req.method === 'POST') {
+      const d = pick(e);
+      if (!d) return error(res, 400, 'FAILED_PRECONDITION', `endpoint ${e.name} has no model with traffic`);
+      const stats = served.get(d.id) ?? { n: 0, codes: new Map<string, number>() };
+      served.set(d.id, stats);
+      const n = stats.n++;
+      if (d.behaviour.latency_ms) await new Promise((r) => setTimeout(r, d.behaviour.latency_ms));
+      const share = d.behaviour.error_share ?? 0;
+      const code = Math.floor((n + 1) * share) > Math.floor(n * share) ? '500' : '200';
+      stats.codes.set(code, (stats.codes.get(code) ?? 0) + 1);
+      if (code === '500') return error(res, 500, 'INTERNAL', `model server of ${d.displayName} answered 500`);
+      const instances = (body().instances ?? []) as unknown[];
+      return json(res, {
+        predictions: instances.map(() => 0),
+        deployedModelId: d.id,
+        model: d.model,
+        modelDisplayName: d.displayName,
+      });
+    }
+    return false;
+  }
+
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       void (async () => {
+        const url = new URL(req.url!, 'http://x');
+        if (url.pathname === '/metrics') {
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+          return res.end(metrics());
+        }
         if (!/^Bearer .+/.test(req.headers.authorization ?? ''))
           return error(res, 401, 'UNAUTHENTICATED', 'missing bearer token');
-        const url = new URL(req.url!, 'http://x');
+        if ((await endpointsApi(req, url, Buffer.concat(chunks).toString(), res)) !== false) return;
         const create = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+)\/customJobs$/.exec(url.pathname);
         const one = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/customJobs\/\d+)(:cancel)?$/.exec(url.pathname);
         if (create && req.method === 'POST') {

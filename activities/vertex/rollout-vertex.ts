@@ -1,0 +1,190 @@
+/**
+ * The `vertex-endpoint` deploy target: the version's registry artifacts (gs://) are uploaded as a Vertex Model
+ * (labelled with the model version, so a retry finds it), deployed to the endpoint with 0 % of traffic (a
+ * failed or timed-out deploy operation fails before any traffic moves), then the rollout moves the endpoint's
+ * `trafficSplit` step by step. Promotion undeploys the old version; a rollback gives the champion 100 % and
+ * undeploys the candidate in the same call.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Deployment } from '../../sdk/run-types.js';
+import type { VertexEndpointTarget } from '../../sdk/spec/deploy.js';
+import type { DeployInput } from '../deploy-local.js';
+import type { ObjectStore } from '../object-store.js';
+import type { CandidateServers, RolloutParticipant } from '../rollout-local.js';
+import { VertexApiError, VertexEndpointsApi, type VertexEndpoint, type VertexOperation } from './api.js';
+
+const MODEL_VERSION_LABEL = 'mlops-model-version';
+const POLL_MS = () => Number(process.env.MLOPS_VERTEX_POLL_MS ?? 15_000);
+
+export function vertexTarget(input: { deploy: DeployInput['deploy'] }): VertexEndpointTarget {
+  const target = input.deploy.target;
+  if (target.kind !== 'vertex-endpoint') throw new Error(`deploy target ${target.kind} is not vertex-endpoint`);
+  return target;
+}
+
+const parentOf = (t: VertexEndpointTarget) => `projects/${t.project}/locations/${t.region}`;
+const deployedName = (model: string, version: number) => `${model}-v${version}`;
+const labelValue = (model: string, version: number) =>
+  deployedName(model, version)
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]/g, '-')
+    .slice(0, 63);
+
+function failed(err: unknown, what: string): never {
+  if (err instanceof VertexApiError && err.kind === 'permanent')
+    throw ApplicationFailure.nonRetryable(`${what}: ${err.message}`, 'DeployFailed');
+  throw err;
+}
+
+async function waitFor(api: VertexEndpointsApi, op: VertexOperation, what: string, timeoutMs: number) {
+  const ctx = Context.current();
+  const deadline = Date.now() + timeoutMs;
+  let current = op;
+  while (!current.done) {
+    if (Date.now() > deadline)
+      throw ApplicationFailure.nonRetryable(`${what} did not finish within ${timeoutMs} ms`, 'DeployFailed', {
+        operation: op.name,
+      });
+    ctx.heartbeat({ operation: op.name, waitingFor: what });
+    await new Promise((r) => setTimeout(r, Math.min(POLL_MS(), 1000)));
+    current = await api.getOperation(op.name);
+  }
+  if (current.error)
+    throw ApplicationFailure.nonRetryable(
+      `${what} failed: ${current.error.message ?? `code ${current.error.code}`}`,
+      'DeployFailed',
+      { operation: op.name, error: current.error },
+    );
+  return current.response ?? {};
+}
+
+async function findOrCreateEndpoint(api: VertexEndpointsApi, t: VertexEndpointTarget): Promise<VertexEndpoint> {
+  const [found] = await api.endpointsNamed(parentOf(t), t.endpoint);
+  if (found) return found;
+  const op = await api.createEndpoint(parentOf(t), {
+    displayName: t.endpoint,
+    labels: { 'managed-by': 'temporal-mlops' },
+  });
+  const created = (await waitFor(api, op, `creating endpoint ${t.endpoint}`, t.healthTimeout)) as { name?: string };
+  return api.getEndpoint(created.name ?? '');
+}
+
+/** The champion: the deployed model (other than the candidate) with the most traffic. */
+function championOf(endpoint: VertexEndpoint, model: string, candidateId: string): RolloutParticipant | undefined {
+  const split = endpoint.trafficSplit ?? {};
+  const best = (endpoint.deployedModels ?? [])
+    .filter((d) => d.id !== candidateId && (split[d.id ?? ''] ?? 0) > 0)
+    .sort((a, b) => (split[b.id!] ?? 0) - (split[a.id!] ?? 0))[0];
+  const version = Number(new RegExp(`^${model}-v(\\d+)$`).exec(best?.displayName ?? '')?.[1]);
+  return best && version ? { version, endpoint: best.id! } : undefined;
+}
+
+/** Uploads (or finds) the version's Model and deploys it to the endpoint with no traffic. */
+export async function startVertexCandidate(input: DeployInput, store: ObjectStore): Promise<CandidateServers> {
+  const t = vertexTarget(input);
+  const { model, version } = input.version;
+  const artifactUri = store.uri(`models/${model}/versions/${version}/artifacts/`);
+  if (!artifactUri.startsWith('gs://'))
+    throw ApplicationFailure.nonRetryable(
+      `The vertex-endpoint target serves artifacts from GCS: set register.store to a gs:// URI (got ${store.root})`,
+      'InvalidSpec',
+    );
+  const api = new VertexEndpointsApi(t.region);
+  try {
+    const endpoint = await findOrCreateEndpoint(api, t);
+    const name = deployedName(model, version);
+    let deployed = endpoint.deployedModels?.find((d) => d.displayName === name);
+    if (!deployed) {
+      let [uploaded] = await api.modelsByLabel(parentOf(t), MODEL_VERSION_LABEL, labelValue(model, version));
+      if (!uploaded) {
+        const op = await api.uploadModel(parentOf(t), {
+          displayName: name,
+          artifactUri,
+          labels: { [MODEL_VERSION_LABEL]: labelValue(model, version), 'managed-by': 'temporal-mlops' },
+          containerSpec: {
+            imageUri: t.servingImage,
+            predictRoute: t.predictRoute,
+            healthRoute: t.healthRoute,
+            env: Object.entries(t.env).map(([k, value]) => ({ name: k, value })),
+          },
+        });
+        const response = (await waitFor(api, op, `uploading ${name}`, t.healthTimeout)) as { model?: string };
+        uploaded = { name: response.model ?? '' };
+      }
+      const hasTraffic = Object.values(endpoint.trafficSplit ?? {}).some((w) => w > 0);
+      const split = hasTraffic ? { ...endpoint.trafficSplit, '0': 0 } : { '0': 100 };
+      const op = await api.deployModel(
+        endpoint.name!,
+        {
+          model: uploaded.name,
+          displayName: name,
+          dedicatedResources: {
+            machineSpec: { machineType: t.machineType },
+            minReplicaCount: t.minReplicas,
+            maxReplicaCount: t.maxReplicas,
+          },
+          ...(t.serviceAccount ? { serviceAccount: t.serviceAccount } : {}),
+        },
+        split,
+      );
+      const response = (await waitFor(api, op, `deploying ${name} to ${t.endpoint}`, t.healthTimeout)) as {
+        deployedModel?: { id?: string };
+      };
+      deployed = { id: response.deployedModel?.id, model: uploaded.name, displayName: name };
+    }
+    const fresh = await api.getEndpoint(endpoint.name!);
+    Context.current().log.info(`deploy: ${name} deployed to ${fresh.name} as ${deployed.id}, no traffic yet`);
+    return { candidate: { version, endpoint: deployed.id! }, champion: championOf(fresh, model, deployed.id!) };
+  } catch (err) {
+    return failed(err, `deploying ${model} v${version} to Vertex endpoint ${t.endpoint}`);
+  }
+}
+
+async function endpointName(api: VertexEndpointsApi, t: VertexEndpointTarget): Promise<string> {
+  const [found] = await api.endpointsNamed(parentOf(t), t.endpoint);
+  if (!found?.name) throw ApplicationFailure.nonRetryable(`Vertex endpoint ${t.endpoint} is gone`, 'DeployFailed');
+  return found.name;
+}
+
+/** Sets the endpoint's traffic split: deployed model id → percent. */
+export async function routeVertexTraffic(t: VertexEndpointTarget, split: Record<string, number>) {
+  const api = new VertexEndpointsApi(t.region);
+  const name = await endpointName(api, t).catch((err: unknown) => failed(err, 'reading the endpoint'));
+  const current = (await api.getEndpoint(name)).trafficSplit ?? {};
+  const wanted = Object.fromEntries(Object.entries(split).filter(([, w]) => w > 0));
+  const same =
+    Object.keys(wanted).length === Object.keys(current).filter((k) => current[k]! > 0).length &&
+    Object.entries(wanted).every(([k, w]) => current[k] === w);
+  // Already so (a retry, or a first deploy that took all traffic when it was deployed): no call.
+  if (!same) await api.setTraffic(name, split).catch((err: unknown) => failed(err, `setting traffic on ${name}`));
+  return { routerEndpoint: name };
+}
+
+/** Undeploys `loser` while `winner` takes all traffic (one call, as Vertex requires). */
+export async function undeployVertex(t: VertexEndpointTarget, loser: string, winner: string): Promise<void> {
+  const api = new VertexEndpointsApi(t.region);
+  const name = await endpointName(api, t);
+  const endpoint = await api.getEndpoint(name);
+  if (!endpoint.deployedModels?.some((d) => d.id === loser)) return; // a retry after it was done
+  const op = await api.undeployModel(name, loser, { [winner]: 100 });
+  await waitFor(api, op, `undeploying ${loser} from ${t.endpoint}`, t.healthTimeout);
+}
+
+export function vertexDeployment(
+  t: VertexEndpointTarget,
+  model: string,
+  version: number,
+  endpoint: string,
+  rollout: Deployment['rollout'],
+): Deployment {
+  const base = process.env.MLOPS_VERTEX_API_ENDPOINT ?? `https://${t.region}-aiplatform.googleapis.com`;
+  return {
+    target: 'vertex-endpoint',
+    model,
+    version,
+    endpoint,
+    predictUrl: `${base}/v1/${endpoint}:predict`,
+    deployedAt: new Date().toISOString(),
+    rollout,
+  };
+}
