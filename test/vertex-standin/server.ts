@@ -263,8 +263,7 @@ export async function startVertexStandIn(gcsEndpoint: string): Promise<VertexSta
     });
     return [];
   }
-  async function behaviourOf(model: Record<string, any>): Promise<Behaviour> {
-    // eslint-disable-line @typescript-eslint/no-explicit-any
+  async function behaviourOf(model: { artifactUri?: unknown }): Promise<Behaviour> {
     const [, bucket, prefix] = /^gs:\/\/([^/]+)\/(.*)$/.exec(String(model.artifactUri)) ?? [];
     if (!bucket) return {};
     const [exists] = await storage.bucket(bucket).file(`${prefix}model.json`).exists();
