@@ -171,7 +171,7 @@ async function waitHealthy(server: { pid: number; dir: string; endpoint: string 
 
 async function smoke(endpoint: string, input: DeployInput): Promise<Deployment['smoke']> {
   const request = input.deploy.smokeRequest ?? { instances: [input.snapshot.sampleFeatures] };
-  const url = endpoint + input.deploy.target.predictRoute;
+  const url = endpoint + localTarget(input).predictRoute;
   const started = performance.now();
   const res = await fetch(url, {
     method: 'POST',
@@ -238,7 +238,7 @@ export async function deployLocal(home: string, input: DeployInput, store: Objec
     model,
     version,
     endpoint: server.endpoint,
-    predictUrl: server.endpoint + input.deploy.target.predictRoute,
+    predictUrl: server.endpoint + localTarget(input).predictRoute,
     pid: server.pid,
     deployedAt: new Date().toISOString(),
     smoke: server.smoke,

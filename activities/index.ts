@@ -41,6 +41,7 @@ import { analyzeCanary, type AnalysisInput } from './canary-analysis.js';
 import type { Route } from './traffic-router.js';
 import { routeVertexTraffic, startVertexCandidate, undeployVertex, vertexDeployment } from './vertex/rollout-vertex.js';
 import type { DeployTarget } from '../sdk/spec/deploy.js';
+import { promoteKServe, routeKServeTraffic, startKServeCandidate } from './kubernetes/rollout-kserve.js';
 import { ingestData, readSource, type IngestInput } from './ingest.js';
 import { openObjectStore, type ObjectStore } from './object-store.js';
 import { recordApproval, recordDeployment, registerModel, type RegisterInput } from './registry.js';
@@ -206,9 +207,15 @@ export function createActivities(options: ActivityOptions = {}) {
 
     /** Rollout: starts the candidate (healthy, smoke-tested or deployed at 0 %) beside the champion, no traffic. */
     async startCandidate(input: DeployInput): Promise<CandidateServers> {
-      return input.deploy.target.kind === 'vertex-endpoint'
-        ? startVertexCandidate(input, storeFor(input.store))
-        : startCandidate(home, input, storeFor(input.store));
+      const store = storeFor(input.store);
+      switch (input.deploy.target.kind) {
+        case 'vertex-endpoint':
+          return startVertexCandidate(input, store);
+        case 'kserve':
+          return startKServeCandidate(input, store);
+        default:
+          return startCandidate(home, input, store);
+      }
     },
 
     /** Rollout: sets the split for one step (the local router's weights, or the Vertex endpoint's trafficSplit). */
@@ -217,9 +224,15 @@ export function createActivities(options: ActivityOptions = {}) {
       step: string;
       routes: Route[];
       target?: DeployTarget;
+      /** The candidate's version (its route's weight is the canary share). */
+      candidate?: number;
     }): Promise<{ routerEndpoint: string }> {
       if (input.target?.kind === 'vertex-endpoint')
         return routeVertexTraffic(input.target, Object.fromEntries(input.routes.map((r) => [r.url, r.weight])));
+      if (input.target?.kind === 'kserve') {
+        const share = input.routes.find((r) => r.version === input.candidate)?.weight ?? 0;
+        return routeKServeTraffic(input.target, input.model, share);
+      }
       return routeTraffic(home, input);
     },
 
@@ -242,6 +255,8 @@ export function createActivities(options: ActivityOptions = {}) {
           input.routerEndpoint,
           input.rollout,
         );
+      } else if (target.kind === 'kserve') {
+        deployment = await promoteKServe(target, input.version.model, input.version.version, input.rollout);
       } else {
         deployment = await promoteCandidate(home, input);
       }

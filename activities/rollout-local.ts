@@ -13,6 +13,7 @@ import { getAlias, moveAlias } from './aliases.js';
 import {
   isHealthy,
   liveServer,
+  localTarget,
   makeLive,
   nodeScript,
   startVersionServer,
@@ -24,6 +25,7 @@ import { isOurProcess, readPid, startDetached, stopProcessGroup } from './local-
 import type { ObjectStore } from './object-store.js';
 import type { Route, TrafficState } from './traffic-router.js';
 import { routeVertexTraffic, undeployVertex } from './vertex/rollout-vertex.js';
+import { rollBackKServe } from './kubernetes/rollout-kserve.js';
 
 /** A version taking part in a rollout; `endpoint` is where its traffic goes (URL, or deployed model id). */
 export interface RolloutParticipant {
@@ -120,7 +122,7 @@ export async function promoteCandidate(home: string, input: PromoteInput): Promi
     model,
     version,
     endpoint: input.routerEndpoint,
-    predictUrl: input.routerEndpoint + input.deploy.target.predictRoute,
+    predictUrl: input.routerEndpoint + localTarget(input).predictRoute,
     pid: c.pid,
     deployedAt: new Date().toISOString(),
     smoke: c.smoke,
@@ -148,7 +150,9 @@ export async function rollBackCandidate(home: string, store: ObjectStore, input:
   const ctx = Context.current();
   const workflowId = ctx.info.workflowExecution?.workflowId ?? '';
   const target = input.deploy.target;
-  if (target.kind === 'vertex-endpoint') {
+  if (target.kind === 'kserve') {
+    await rollBackKServe(target, model, store, champion?.version);
+  } else if (target.kind === 'vertex-endpoint') {
     if (champion) {
       await routeVertexTraffic(target, { [champion.endpoint]: 100 });
       await undeployVertex(target, candidate.endpoint, champion.endpoint);

@@ -160,3 +160,26 @@ export async function startKubeCluster(options: KubeClusterOptions = {}): Promis
     },
   };
 }
+
+export const KSERVE_VERSION = 'v0.15.2';
+
+/**
+ * KServe's own InferenceService CRD (config/crd/full in the github.com/kserve/kserve module, fetched through
+ * the Go module proxy and cached by version); the tests install it so the API server validates
+ * InferenceServices against the real schema.
+ */
+export async function ensureKServeCrd(log: (line: string) => void = console.log): Promise<string> {
+  const dir = path.join(toolsDir(), `kserve-${KSERVE_VERSION.slice(1)}`);
+  const file = path.join(dir, 'serving.kserve.io_inferenceservices.yaml');
+  if (existsSync(file)) return file;
+  log(`Fetching the KServe ${KSERVE_VERSION} InferenceService CRD through the Go module proxy...`);
+  const { stdout } = await run('go', ['mod', 'download', '-json', `github.com/kserve/kserve@${KSERVE_VERSION}`], {
+    maxBuffer: 16 << 20,
+    cwd: os.tmpdir(),
+  });
+  const moduleDir = (JSON.parse(stdout) as { Dir: string }).Dir;
+  await fs.mkdir(dir, { recursive: true });
+  await fs.copyFile(path.join(moduleDir, 'config', 'crd', 'full', path.basename(file)), `${file}.tmp`);
+  await fs.rename(`${file}.tmp`, file);
+  return file;
+}

@@ -1,7 +1,7 @@
 /** Factory functions for training backends and deploy targets: validated eagerly, frozen. */
 import type { z } from 'zod';
 import { KubernetesBackendSchema, LocalBackendSchema, VertexBackendSchema } from './spec/backends.js';
-import { LocalServerTargetSchema, VertexEndpointTargetSchema } from './spec/deploy.js';
+import { KServeTargetSchema, LocalServerTargetSchema, VertexEndpointTargetSchema } from './spec/deploy.js';
 import { deepFreeze, parseOrThrow } from './validate.js';
 
 type WithoutKind<S extends z.ZodType> = Omit<z.input<S>, 'kind'>;
@@ -54,4 +54,14 @@ export function vertexEndpoint(options: WithoutKind<typeof VertexEndpointTargetS
   return deepFreeze(
     parseOrThrow(VertexEndpointTargetSchema, { kind: 'vertex-endpoint', ...options }, 'vertexEndpoint() target'),
   );
+}
+
+/**
+ * Serve as a KServe InferenceService (the worker's kubeconfig or in-cluster credentials); with
+ * `deploy.rollout`, traffic moves through `canaryTrafficPercent`.
+ *
+ * @example kserve({ namespace: 'serving', modelFormat: 'sklearn' })
+ */
+export function kserve(options: WithoutKind<typeof KServeTargetSchema>) {
+  return deepFreeze(parseOrThrow(KServeTargetSchema, { kind: 'kserve', ...options }, 'kserve() target'));
 }

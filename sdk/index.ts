@@ -1,7 +1,7 @@
 /** temporal-mlops: ML pipelines as durable Temporal workflows. The public API. */
 export { definePipeline, type PipelineDefinition } from './define-pipeline.js';
 export { defineStep, type StepDefinition, type StepContext } from './define-step.js';
-export { local, vertex, kubernetes, localServer, vertexEndpoint } from './factories.js';
+export { local, vertex, kubernetes, localServer, vertexEndpoint, kserve } from './factories.js';
 export {
   PipelineClient,
   toPipelineError,

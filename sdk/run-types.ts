@@ -150,10 +150,10 @@ export interface ApprovalRecord {
 }
 
 export interface Deployment {
-  target: 'local' | 'vertex-endpoint';
+  target: 'local' | 'vertex-endpoint' | 'kserve';
   model: string;
   version: number;
-  /** The model's endpoint: the local server or router URL, or the Vertex endpoint's resource name. */
+  /** The model's endpoint: the local server or router URL, the Vertex endpoint's resource name, or the InferenceService URL. */
   endpoint: string;
   predictUrl: string;
   /** Local target: the model server's process. */

@@ -88,6 +88,7 @@ export async function rollOut(input: RolloutInput): Promise<Deployment> {
       step: `${workflowId}/step-${stepNumber}`,
       routes,
       target: deploy.target,
+      candidate: version.version,
     }));
     Object.assign(record, {
       step: stepNumber,

@@ -43,8 +43,40 @@ export const VertexEndpointTargetSchema = z.strictObject({
   healthTimeout: DurationSchema.prefault('30m'),
 });
 
-export const DeployTargetSchema = z.discriminatedUnion('kind', [LocalServerTargetSchema, VertexEndpointTargetSchema]);
+/**
+ * A KServe InferenceService on Kubernetes: the version's gs:// artifacts become `spec.predictor.model.storageUri`
+ * and a rollout moves `spec.predictor.canaryTrafficPercent` (KServe keeps the previously rolled-out revision
+ * serving the rest). Chosen over a Deployment pair with Gateway API weights: one object holds both revisions,
+ * the split and their readiness, and KServe already runs Vertex-style model servers.
+ */
+export const KServeTargetSchema = z.strictObject({
+  kind: z.literal('kserve'),
+  /** kubeconfig context; default: the current one, or in-cluster credentials. */
+  context: z.string().optional(),
+  namespace: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a Kubernetes namespace name')
+    .default('default'),
+  /** InferenceService name; default: the model name. */
+  name: z
+    .string()
+    .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1035 label (lowercase, digits, "-")')
+    .optional(),
+  /** e.g. 'sklearn', 'xgboost', 'pytorch', 'onnx'. */
+  modelFormat: z.string().min(1, 'is required: the model format KServe picks a runtime for'),
+  runtime: z.string().optional(),
+  serviceAccount: z.string().optional(),
+  /** How long the candidate's revision may take to become ready. */
+  healthTimeout: DurationSchema.prefault('10m'),
+});
+
+export const DeployTargetSchema = z.discriminatedUnion('kind', [
+  LocalServerTargetSchema,
+  VertexEndpointTargetSchema,
+  KServeTargetSchema,
+]);
 
 export type LocalServerTarget = z.output<typeof LocalServerTargetSchema>;
 export type VertexEndpointTarget = z.output<typeof VertexEndpointTargetSchema>;
+export type KServeTarget = z.output<typeof KServeTargetSchema>;
 export type DeployTarget = z.output<typeof DeployTargetSchema>;

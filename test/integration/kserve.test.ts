@@ -1,0 +1,150 @@
+/**
+ * The kserve deploy target against a real kube-apiserver (scripts/kube.ts) with KServe's own InferenceService
+ * CRD installed (from the kserve Go module), KServe's controller and model servers played by
+ * test/kube/simulated-kserve.ts, and the rollout analysed by a real Prometheus scraping the simulated
+ * revisions' request counters. The API server's watch shows the spec changes of a full rollout, of a rollback
+ * and of a candidate that never becomes ready, in order.
+ */
+import { promises as fs } from 'node:fs';
+import {
+  ApiextensionsV1Api,
+  KubeConfig,
+  Watch,
+  loadYaml,
+  type V1CustomResourceDefinition,
+} from '@kubernetes/client-node';
+import { Storage } from '@google-cloud/storage';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { definePipeline } from '../../sdk/define-pipeline.js';
+import { kserve } from '../../sdk/factories.js';
+import type { PipelineError } from '../../sdk/errors.js';
+import { ensureKServeCrd, startKubeCluster, type KubeCluster } from '../../scripts/kube.js';
+import type { InferenceService } from '../../activities/kubernetes/rollout-kserve.js';
+import { eventually, fixturePipeline, startHarness, type Harness } from '../helpers/harness.js';
+import { startPrometheus } from '../helpers/prometheus.js';
+import { simulateKServe, type SimulatedKServe } from '../kube/simulated-kserve.js';
+
+let h: Harness;
+let cluster: KubeCluster;
+let kserveSim: SimulatedKServe;
+let prometheus: Awaited<ReturnType<typeof startPrometheus>>;
+let watch: AbortController;
+let bucket: string;
+/** Spec generations of the InferenceService as the API server's watch reported them. */
+const seen: { generation: number; version: number; canary: number | null }[] = [];
+
+beforeAll(async () => {
+  cluster = await startKubeCluster({ name: `mlops-kserve-${process.pid}` });
+  process.env.KUBECONFIG = cluster.kubeconfig;
+  process.env.MLOPS_KUBE_POLL_MS = '300';
+  const kc = new KubeConfig();
+  kc.loadFromFile(cluster.kubeconfig);
+  const crd = loadYaml<V1CustomResourceDefinition>(await fs.readFile(await ensureKServeCrd(), 'utf8'));
+  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  await ext.createCustomResourceDefinition({ body: crd });
+  await eventually(
+    async () => {
+      const got = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! });
+      return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+    },
+    30_000,
+    'CRD established',
+  );
+  bucket = `mlops-kserve-${Date.now()}`;
+  await new Storage({ apiEndpoint: inject('gcsEndpoint'), projectId: 'local' }).createBucket(bucket);
+  kserveSim = await simulateKServe(cluster.kubeconfig, inject('gcsEndpoint'));
+  prometheus = await startPrometheus([kserveSim.metricsUrl]);
+  watch = await new Watch(kc).watch(
+    '/apis/serving.kserve.io/v1beta1/namespaces/default/inferenceservices',
+    {},
+    (_phase, obj: InferenceService) => {
+      const generation = obj.metadata.generation ?? 0;
+      if (seen.some((s) => s.generation === generation)) return;
+      const version = Number(/versions\/(\d+)\/artifacts/.exec(obj.spec.predictor.model?.storageUri ?? '')?.[1]);
+      seen.push({ generation, version, canary: obj.spec.predictor.canaryTrafficPercent ?? null });
+    },
+    () => undefined,
+  );
+  h = await startHarness('kserve');
+}, 300_000);
+afterAll(async () => {
+  watch?.abort();
+  await h?.stop();
+  await prometheus?.stop();
+  await kserveSim?.stop();
+  await cluster?.stop();
+});
+
+function pipeline(params: Record<string, number | boolean> = {}) {
+  const base = fixturePipeline({}, params);
+  return definePipeline({
+    ...base.spec,
+    name: 'iris-ks',
+    model: undefined,
+    approval: { required: false },
+    register: { store: `gs://${bucket}/registry`, description: '' },
+    deploy: {
+      target: kserve({ modelFormat: 'sklearn', healthTimeout: '15s' }),
+      rollout: {
+        steps: [{ traffic: 25 }, { traffic: 100 }],
+        bake: '4s',
+        analysis: {
+          source: { prometheus: prometheus.url },
+          interval: '2s',
+          minRequests: 3,
+          maxErrorRate: 0.05,
+          metrics: {
+            requests: 'sum(increase(revision_app_request_count{revision_name="$target"}[$window]))',
+            errors:
+              'sum(increase(revision_app_request_count{revision_name="$target",response_code_class="5xx"}[$window])) or vector(0)',
+          },
+        },
+      },
+    },
+  });
+}
+
+const since = (n: number) => seen.slice(n).map((s) => [s.version, s.canary]);
+
+describe('kserve deploy target', () => {
+  it('a full rollout, a rollback and an unready candidate, as the API server saw them', async () => {
+    const first = await h.client.result(await h.client.start(pipeline(), { requestedBy: 'ci@acme.com' }));
+    expect(first.deployment).toMatchObject({ target: 'kserve', version: 1, endpoint: expect.stringMatching(/^http/) });
+    await eventually(async () => (seen.length >= 1 ? true : undefined), 5000, 'watch event');
+    expect(since(0)).toEqual([[1, null]]);
+
+    const good = await h.client.result(await h.client.start(pipeline(), { requestedBy: 'ci@acme.com' }));
+    expect(good.deployment).toMatchObject({ version: 2, rollout: { state: 'promoted' } });
+    expect(good.deployment!.rollout!.analyses.map((a) => [a.traffic, a.passed, a.candidate.errors])).toEqual([
+      [25, true, 0],
+      [100, true, 0],
+    ]);
+    expect(since(1)).toEqual([
+      [2, 0], // the candidate's revision, no traffic
+      [2, 25],
+      [2, null], // rolled out
+    ]);
+
+    const bad = await h.client.start(pipeline({ error_share: 0.5 }), { requestedBy: 'ci@acme.com' });
+    const err = (await h.client.result(bad).catch((e: unknown) => e)) as PipelineError;
+    expect(err.code).toBe('DeployRolledBack');
+    expect(err.message).toMatch(/iris-ks v3 was rolled back; v2 keeps serving/);
+    await eventually(async () => (seen.length >= 8 ? true : undefined), 5000, 'rollback watch events');
+    expect(since(4)).toEqual([
+      [3, 0],
+      [3, 25],
+      [3, 0], // all traffic back to v2's revision at once
+      [2, null], // and the spec back to the champion's model
+    ]);
+
+    const sick = await h.client.start(pipeline({ never_healthy: true }), { requestedBy: 'ci@acme.com' });
+    const sickErr = (await h.client.result(sick).catch((e: unknown) => e)) as PipelineError;
+    expect(sickErr.code).toBe('DeployFailed');
+    expect(sickErr.message).toMatch(/RevisionFailed/);
+    await eventually(async () => (seen.length >= 10 ? true : undefined), 5000, 'revert watch events');
+    expect(since(8)).toEqual([
+      [4, 0], // never got traffic
+      [2, null], // put back as it was
+    ]);
+  });
+});
