@@ -197,7 +197,12 @@ export interface RolloutRecord {
   steps: number;
   /** Percent of traffic by version, e.g. { "3": 10, "2": 90 }. */
   traffic: Record<string, number>;
-  state: 'starting' | 'baking' | 'promoted' | 'rolled-back';
+  state: 'starting' | 'baking' | 'paused' | 'promoted' | 'rolled-back';
+  /** While paused (onBreach: pause): why, and the decision attempts so far. */
+  pausedBecause?: string;
+  decisionAttempts?: ApprovalAttempt[];
+  /** Every pause's outcome. */
+  decisions?: ApprovalRecord[];
   failedAnalyses: number;
   latestAnalysis?: AnalysisReport;
   /** The last analysis of each step. */

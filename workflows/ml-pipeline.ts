@@ -282,6 +282,7 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
             store: spec.register.store,
             requestedBy: input.requestedBy,
             monitor,
+            approval: spec.approval,
             record: (status.rollout = {
               candidate: version.version,
               step: 0,

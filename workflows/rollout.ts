@@ -11,6 +11,8 @@ import type { PipelineActivities } from '../activities/index.js';
 import type { CandidateServers } from '../activities/rollout-local.js';
 import type { AnalysisReport, DataSnapshot, Deployment, RegisteredVersion, RolloutRecord } from '../sdk/run-types.js';
 import type { DeploySpec } from '../sdk/spec/pipeline.js';
+import type { ApprovalPolicy } from '../sdk/spec/approval.js';
+import { ApprovalGate } from './approval.js';
 
 export interface RolloutInput {
   version: RegisteredVersion;
@@ -21,6 +23,8 @@ export interface RolloutInput {
   monitor?: { windowMs: number };
   /** Where progress is shown (the status query's `rollout`). */
   record: RolloutRecord;
+  /** Who may decide when a breach pauses the rollout (the pipeline's approval policy). */
+  approval: ApprovalPolicy;
 }
 
 function describeBreach(report: AnalysisReport | undefined, reason: string): string {
@@ -78,6 +82,22 @@ export async function rollOut(input: RolloutInput): Promise<Deployment> {
     });
   };
 
+  /** onBreach: pause. Holds the split until a decision; returns when approved, rolls back otherwise. */
+  const pause = async (report: AnalysisReport | undefined, reason: string): Promise<void> => {
+    const message = describeBreach(report, reason);
+    const gate = new ApprovalGate({ ...input.approval, required: true }, input.requestedBy);
+    gate.install(); // the approve/reject Signals and Updates now decide on the rollout
+    Object.assign(record, { state: 'paused', pausedBecause: message, decisionAttempts: gate.attempts });
+    const outcome = await gate.wait();
+    (record.decisions ??= []).push(outcome);
+    if (outcome.decision !== 'approved') {
+      const by = outcome.rejection?.by;
+      await rollBack(report, `${reason}; paused for a decision: ${outcome.decision}${by ? ` by ${by}` : ''}`);
+    }
+    Object.assign(record, { state: 'baking', pausedBecause: undefined, failedAnalyses: 0 });
+  };
+  const breach = rollout.onBreach === 'pause' ? pause : rollBack;
+
   for (const [i, step] of steps.entries()) {
     const stepNumber = i + 1;
     const routes = [{ version: version.version, url: servers.candidate.endpoint, weight: step.traffic }];
@@ -118,12 +138,12 @@ export async function rollOut(input: RolloutInput): Promise<Deployment> {
       });
       record.latestAnalysis = last;
       if (!last.passed && ++record.failedAnalyses > rollout.failuresTolerated)
-        await rollBack(last, 'the canary analysis failed');
+        await breach(last, 'the canary analysis failed');
     }
     if (bake === 0) continue; // a direct switch (no rollout in the spec): nothing to judge
     if (last) record.analyses.push(last);
     if (!last?.conclusive)
-      await rollBack(
+      await breach(
         last,
         `not enough traffic to judge the candidate (fewer than analysis.minRequests = ${rollout.analysis.minRequests} requests)`,
       );

@@ -65,8 +65,12 @@ export const RolloutSchema = z
     analysis: AnalysisSchema.prefault({}),
     /** Failed analyses tolerated over the whole rollout before it counts as a breach. */
     failuresTolerated: z.number().int().min(0).default(0),
-    /** On a breach: restore the champion's traffic and fail the run with DeployRolledBack. */
-    onBreach: z.literal('rollback').default('rollback'),
+    /**
+     * On a breach: restore the champion's traffic and fail with DeployRolledBack (`rollback`), or hold the
+     * current split and wait for a decision through the approval Signals/Updates (`pause`): approve continues
+     * the rollout, reject or the approval timeout rolls back. The pipeline's approval policy applies.
+     */
+    onBreach: z.enum(['rollback', 'pause']).default('rollback'),
   })
   .superRefine((r, ctx) => {
     if (r.analysis.source === 'router' && r.analysis.queries.length > 0)

@@ -24,7 +24,7 @@ beforeAll(async () => {
   h = await startHarness('rollout');
 });
 afterAll(async () => {
-  for (const model of ['ro-good', 'ro-bad', 'ro-sick', 'ro-prom', 'ro-slow', 'ro-crash'])
+  for (const model of ['ro-good', 'ro-bad', 'ro-sick', 'ro-prom', 'ro-slow', 'ro-crash', 'ro-pause'])
     await stopLocalServer(h.home, model).catch(() => undefined);
   await h?.stop();
 });
@@ -279,6 +279,70 @@ describe('staged rollout (local target)', () => {
     } finally {
       await traffic.stop();
       for (const w of workers) w.kill('SIGKILL');
+    }
+  });
+
+  it('onBreach pause: the split holds while a decision is awaited; reject rolls back, approve continues', async () => {
+    const endpoint = await firstVersion('ro-pause');
+    const traffic = startTraffic(`${endpoint}/predict`);
+    const pausing: z.input<typeof RolloutSchema> = {
+      steps: [{ traffic: 20 }, { traffic: 100 }],
+      bake: '2s',
+      analysis: { interval: '1s', minRequests: 5, maxErrorRate: 0.02 },
+      onBreach: 'pause',
+    };
+    const paused = (run: PipelineRun) =>
+      eventually(
+        async () => {
+          const r = (await h.client.status(run)).rollout;
+          return r?.state === 'paused' ? r : undefined;
+        },
+        30_000,
+        'rollout paused',
+      );
+    try {
+      const rejected = await h.client.start(pipeline('ro-pause', { error_share: 0.3 }, pausing), {
+        requestedBy: 'ci@acme.com',
+      });
+      const hold = await paused(rejected);
+      expect(hold.pausedBecause).toMatch(/the canary analysis failed at step 1 \(20 % of traffic\)/);
+      expect((await routerState(endpoint)).routes.map((r) => [r.version, r.weight])).toEqual([
+        [2, 20],
+        [1, 80],
+      ]);
+      const refused = await h.client.reject(rejected, { by: 'ci@acme.com', comment: 'mine' }).catch((e: unknown) => e);
+      expect((refused as PipelineError).message).toMatch(/separation of duties/);
+      await h.client.reject(rejected, { by: 'ana@acme.com', comment: 'errors are real' });
+      const err = (await h.client.result(rejected).catch((e: unknown) => e)) as PipelineError;
+      expect(err.code).toBe('DeployRolledBack');
+      expect(err.message).toMatch(/paused for a decision: rejected by ana@acme.com/);
+      await recordHistory(inject('temporalAddress'), rejected.workflowId, 'ml-pipeline-rollout-paused-rejected');
+      const record = (await h.client.status(rejected)).rollout!;
+      expect(record.decisions!.map((d) => d.decision)).toEqual(['rejected']);
+      expect(record.decisionAttempts!.map((a) => [a.by, a.accepted])).toEqual([
+        ['ci@acme.com', false],
+        ['ana@acme.com', true],
+      ]);
+
+      // Approving every pause carries the rollout through despite the failed analyses.
+      const approved = await h.client.start(pipeline('ro-pause', { error_share: 0.3 }, pausing), {
+        requestedBy: 'ci@acme.com',
+      });
+      const done = h.client.result(approved);
+      let settled = false;
+      void done.finally(() => (settled = true)).catch(() => undefined);
+      while (!settled) {
+        const r = (await h.client.status(approved)).rollout;
+        if (r?.state === 'paused') await h.client.approve(approved, { by: 'bo@acme.com', comment: 'known flake' });
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      const result = await done;
+      expect(result.deployment).toMatchObject({ version: 3, rollout: { state: 'promoted' } });
+      const decisions = result.deployment!.rollout!.decisions!;
+      expect(decisions.length).toBeGreaterThan(0);
+      expect(decisions.every((d) => d.decision === 'approved' && d.approvals[0]!.by === 'bo@acme.com')).toBe(true);
+    } finally {
+      await traffic.stop();
     }
   });
 });
