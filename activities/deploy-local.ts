@@ -233,15 +233,26 @@ export async function deployLocal(home: string, input: DeployInput, store: Objec
   const { model, version } = input.version;
   const server = await startVersionServer(home, input, store);
   await makeLive(home, model, version, { version, pid: server.pid, dir: server.dir, endpoint: server.endpoint });
+  return localDeployment(input, server.endpoint, server);
+}
+
+/** The deployment record of a local version served at `endpoint` (its own server, or the model's router). */
+export function localDeployment(
+  input: Pick<DeployInput, 'version' | 'deploy'>,
+  endpoint: string,
+  server: Partial<Pick<VersionServer, 'pid' | 'smoke'>>,
+  rollout?: Deployment['rollout'],
+): Deployment {
   return {
     target: 'local',
-    model,
-    version,
-    endpoint: server.endpoint,
-    predictUrl: server.endpoint + localTarget(input).predictRoute,
+    model: input.version.model,
+    version: input.version.version,
+    endpoint,
+    predictUrl: endpoint + localTarget(input).predictRoute,
     pid: server.pid,
     deployedAt: new Date().toISOString(),
     smoke: server.smoke,
+    ...(rollout ? { rollout } : {}),
   };
 }
 

@@ -13,7 +13,7 @@ import { getAlias, moveAlias } from './aliases.js';
 import {
   isHealthy,
   liveServer,
-  localTarget,
+  localDeployment,
   makeLive,
   nodeScript,
   startVersionServer,
@@ -117,17 +117,7 @@ export async function promoteCandidate(home: string, input: PromoteInput): Promi
   const c = input.servers.candidate;
   if (input.servers.champion) await drained(input.routerEndpoint, input.servers.champion.version);
   await makeLive(home, model, version, { version, pid: c.pid!, dir: c.dir!, endpoint: c.endpoint });
-  return {
-    target: 'local',
-    model,
-    version,
-    endpoint: input.routerEndpoint,
-    predictUrl: input.routerEndpoint + localTarget(input).predictRoute,
-    pid: c.pid,
-    deployedAt: new Date().toISOString(),
-    smoke: c.smoke,
-    rollout: input.rollout,
-  };
+  return localDeployment(input, input.routerEndpoint, c, input.rollout);
 }
 
 export interface RollBackInput {

@@ -4,7 +4,6 @@
  * run by kwok, and the GCS emulator: the Job's spec, success, a user-code exit, a disruption, cancellation,
  * and a worker SIGKILLed while its Job runs.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -12,6 +11,7 @@ import { definePipeline } from '../../sdk/define-pipeline.js';
 import { kubernetes } from '../../sdk/factories.js';
 import type { PipelineError } from '../../sdk/errors.js';
 import { startKubeCluster, type KubeCluster } from '../../scripts/kube.js';
+import { workerProcesses } from '../helpers/worker-processes.js';
 import { eventually, fixturePipeline, startHarness, type Harness } from '../helpers/harness.js';
 import { simulateTrainingContainers, type SimulatedContainers } from '../kube/simulated-container.js';
 
@@ -213,23 +213,8 @@ describe('kubernetes() backend', () => {
   });
 
   it('a worker SIGKILLed while its Job runs: the new worker reattaches, exactly one Job, the run completes', async () => {
-    const workers: ChildProcess[] = [];
-    const startWorker = () =>
-      new Promise<ChildProcess>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/worker-process.ts'], {
-          env: {
-            ...process.env,
-            TEMPORAL_ADDRESS: inject('temporalAddress'),
-            MLOPS_TASK_QUEUE: 'kubernetes-crash',
-            MLOPS_HOME: h.home,
-            MLOPS_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
-          },
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
-        workers.push(child);
-        child.once('exit', (code) => reject(new Error(`worker exited ${code}`)));
-        child.stdout!.on('data', (c: Buffer) => c.toString().includes('worker ready') && resolve(child));
-      });
+    const workers = workerProcesses('kubernetes-crash', h.home);
+    const startWorker = () => workers.start();
     try {
       const first = await startWorker();
       const { PipelineClient } = await import('../../sdk/client.js');
@@ -246,7 +231,7 @@ describe('kubernetes() backend', () => {
       expect(await podsOf(jobs[0]!.metadata!.name!)).toHaveLength(1);
       expect(result.training.reattached).toBe(true);
     } finally {
-      for (const w of workers) w.kill('SIGKILL');
+      workers.killAll();
     }
   });
 });

@@ -11,11 +11,11 @@ import type { RolloutRecord } from '../../sdk/run-types.js';
 import type { PipelineRun } from '../../sdk/client.js';
 import type { RolloutSchema } from '../../sdk/spec/rollout.js';
 import type { z } from 'zod';
+import { workerProcesses } from '../helpers/worker-processes.js';
 import { eventually, fixturePipeline, startHarness, type Harness } from '../helpers/harness.js';
 import { startTraffic, routerState } from '../helpers/traffic.js';
 import { startPrometheus } from '../helpers/prometheus.js';
 import { recordHistory } from '../helpers/histories.js';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { inject } from 'vitest';
 import { PipelineClient } from '../../sdk/client.js';
 
@@ -223,23 +223,8 @@ describe('staged rollout (local target)', () => {
     const endpoint = await firstVersion('ro-crash');
     const traffic = startTraffic(`${endpoint}/predict`);
     const taskQueue = `rollout-crash-${process.pid}`;
-    const workers: ChildProcess[] = [];
-    const startWorker = () =>
-      new Promise<ChildProcess>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/worker-process.ts'], {
-          env: {
-            ...process.env,
-            TEMPORAL_ADDRESS: inject('temporalAddress'),
-            MLOPS_TASK_QUEUE: taskQueue,
-            MLOPS_HOME: h.home,
-            MLOPS_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
-          },
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
-        workers.push(child);
-        child.once('exit', (code) => reject(new Error(`worker exited ${code}`)));
-        child.stdout!.on('data', (c: Buffer) => c.toString().includes('worker ready') && resolve(child));
-      });
+    const workers = workerProcesses(taskQueue, h.home);
+    const startWorker = () => workers.start();
     try {
       const first = await startWorker();
       const client = await PipelineClient.connect({ client: h.temporal, taskQueue });
@@ -278,7 +263,7 @@ describe('staged rollout (local target)', () => {
       expect(traffic.failures()).toEqual([]);
     } finally {
       await traffic.stop();
-      for (const w of workers) w.kill('SIGKILL');
+      workers.killAll();
     }
   });
 

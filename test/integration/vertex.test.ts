@@ -3,7 +3,6 @@
  * official aiplatform v1 schema) and the GCS emulator: exactly one job per step, reattach, back-off, preemption,
  * cancellation, and a worker SIGKILLed while its job runs.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { Storage } from '@google-cloud/storage';
 import protobuf from 'protobufjs';
@@ -11,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { definePipeline } from '../../sdk/define-pipeline.js';
 import { vertex } from '../../sdk/factories.js';
 import type { PipelineError } from '../../sdk/errors.js';
+import { workerProcesses } from '../helpers/worker-processes.js';
 import { eventually, fixturePipeline, startHarness, type Harness } from '../helpers/harness.js';
 import { schemaProblems, startVertexStandIn, type VertexStandIn } from '../vertex-standin/server.js';
 
@@ -183,23 +183,8 @@ describe('vertex() backend', () => {
 
   it('a worker SIGKILLed while its job runs: the new worker reattaches, exactly one job, the run completes', async () => {
     standIn.runMs = 8000;
-    const workers: ChildProcess[] = [];
-    const startWorker = () =>
-      new Promise<ChildProcess>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/worker-process.ts'], {
-          env: {
-            ...process.env,
-            TEMPORAL_ADDRESS: inject('temporalAddress'),
-            MLOPS_TASK_QUEUE: 'vertex-crash',
-            MLOPS_HOME: h.home,
-            MLOPS_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
-          },
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
-        workers.push(child);
-        child.once('exit', (code) => reject(new Error(`worker exited ${code}`)));
-        child.stdout!.on('data', (c: Buffer) => c.toString().includes('worker ready') && resolve(child));
-      });
+    const workers = workerProcesses('vertex-crash', h.home);
+    const startWorker = () => workers.start();
     try {
       const first = await startWorker();
       const { PipelineClient } = await import('../../sdk/client.js');
@@ -218,7 +203,7 @@ describe('vertex() backend', () => {
       expect(result.training.reattached).toBe(true);
     } finally {
       standIn.runMs = 1500;
-      for (const w of workers) w.kill('SIGKILL');
+      workers.killAll();
     }
   });
 });
