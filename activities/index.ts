@@ -30,7 +30,7 @@ import {
 import { deployLocal, type DeployInput } from './deploy-local.js';
 import {
   promoteCandidate,
-  rollBackCandidate,
+  rollBackLocal,
   routeTraffic,
   startCandidate,
   type CandidateServers,
@@ -39,12 +39,23 @@ import {
 } from './rollout-local.js';
 import { analyzeCanary, type AnalysisInput } from './canary-analysis.js';
 import type { Route } from './traffic-router.js';
-import { routeVertexTraffic, startVertexCandidate, undeployVertex, vertexDeployment } from './vertex/rollout-vertex.js';
+import {
+  rollBackVertex,
+  routeVertexTraffic,
+  startVertexCandidate,
+  undeployVertex,
+  vertexDeployment,
+} from './vertex/rollout-vertex.js';
 import type { DeployTarget } from '../sdk/spec/deploy.js';
-import { promoteKServe, routeKServeTraffic, startKServeCandidate } from './kubernetes/rollout-kserve.js';
+import {
+  promoteKServe,
+  rollBackKServe,
+  routeKServeTraffic,
+  startKServeCandidate,
+} from './kubernetes/rollout-kserve.js';
 import { ingestData, readSource, type IngestInput } from './ingest.js';
 import { openObjectStore, type ObjectStore } from './object-store.js';
-import { recordApproval, recordDeployment, registerModel, type RegisterInput } from './registry.js';
+import { recordApproval, recordDeployment, recordRollback, registerModel, type RegisterInput } from './registry.js';
 import { localPathOf, trainLocal } from './train-local.js';
 import { trainVertex } from './vertex/train-vertex.js';
 import { trainKubernetes } from './kubernetes/train-kubernetes.js';
@@ -267,7 +278,20 @@ export function createActivities(options: ActivityOptions = {}) {
 
     /** Rollout breached: traffic back to the champion, candidate stopped, analysis in the deployment log. */
     async rollBackCandidate(input: RollBackInput & { store?: string }): Promise<void> {
-      await rollBackCandidate(home, storeFor(input.store), input);
+      const store = storeFor(input.store);
+      const target = input.deploy.target;
+      const { model, version } = input.version;
+      if (target.kind === 'kserve') await rollBackKServe(target, model, store, input.servers.champion?.version);
+      else if (target.kind === 'vertex-endpoint') await rollBackVertex(target, input.servers);
+      else await rollBackLocal(home, input);
+      const ctx = Context.current();
+      ctx.log.warn(`deploy: rolled back ${model} v${version}: ${input.reason}`);
+      await recordRollback(store, input.version, {
+        reason: input.reason,
+        report: input.report,
+        workflowId: ctx.info.workflowExecution?.workflowId ?? '',
+        by: input.requestedBy,
+      });
     },
   };
 }

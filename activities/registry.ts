@@ -245,6 +245,26 @@ export async function recordApproval(
  * Records a deployment in the version's manifest and moves the `champion` alias to it (one deployment log
  * entry). Idempotent for a retried activity of the same run.
  */
+/**
+ * Writes a rolled-back rollout into the `champion` deployment log with its analysis: an entry that keeps the
+ * alias on its version (there is nothing to log against before a model's first deployment).
+ */
+export async function recordRollback(
+  store: ObjectStore,
+  version: RegisteredVersion,
+  details: { reason: string; report: unknown; workflowId: string; by: string },
+): Promise<void> {
+  if (!(await getAlias(store, version.model, 'champion'))) return;
+  await moveAlias(store, version.model, 'champion', {
+    action: 'canary-rollback',
+    to: 'unchanged',
+    by: details.by,
+    reason: `v${version.version} rolled back: ${details.reason}`,
+    workflowId: details.workflowId,
+    report: { candidate: version.version, analysis: details.report },
+  });
+}
+
 export async function recordDeployment(
   store: ObjectStore,
   version: RegisteredVersion,

@@ -9,7 +9,6 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { AnalysisReport, Deployment, RegisteredVersion } from '../sdk/run-types.js';
 import type { DeploySpec } from '../sdk/spec/pipeline.js';
-import { getAlias, moveAlias } from './aliases.js';
 import {
   isHealthy,
   liveServer,
@@ -24,8 +23,6 @@ import { freePort } from './free-port.js';
 import { isOurProcess, readPid, startDetached, stopProcessGroup } from './local-process.js';
 import type { ObjectStore } from './object-store.js';
 import type { Route, TrafficState } from './traffic-router.js';
-import { routeVertexTraffic, undeployVertex } from './vertex/rollout-vertex.js';
-import { rollBackKServe } from './kubernetes/rollout-kserve.js';
 
 /** A version taking part in a rollout; `endpoint` is where its traffic goes (URL, or deployed model id). */
 export interface RolloutParticipant {
@@ -130,43 +127,19 @@ export interface RollBackInput {
   requestedBy: string;
 }
 
-/**
- * Gives all traffic back to the champion, waits for the candidate's requests in flight, stops its server, and
- * writes the analysis into the `champion` deployment log (an entry that keeps the alias where it is).
- */
-export async function rollBackCandidate(home: string, store: ObjectStore, input: RollBackInput): Promise<void> {
+/** Local target: all traffic back to the champion, the candidate's requests in flight answered, its server stopped. */
+export async function rollBackLocal(home: string, input: RollBackInput): Promise<void> {
   const { model, version } = input.version;
   const { candidate, champion } = input.servers;
-  const ctx = Context.current();
-  const workflowId = ctx.info.workflowExecution?.workflowId ?? '';
-  const target = input.deploy.target;
-  if (target.kind === 'kserve') {
-    await rollBackKServe(target, model, store, champion?.version);
-  } else if (target.kind === 'vertex-endpoint') {
-    if (champion) {
-      await routeVertexTraffic(target, { [champion.endpoint]: 100 });
-      await undeployVertex(target, candidate.endpoint, champion.endpoint);
-    }
-  } else {
-    if (champion && input.routerEndpoint) {
-      await routeTraffic(home, {
-        model,
-        step: `${workflowId}/rollback`,
-        routes: [{ version: champion.version, url: champion.endpoint, weight: 100 }],
-      });
-      await drained(input.routerEndpoint, version);
-    }
-    if (candidate.pid && candidate.dir && (await isOurProcess(candidate.pid, candidate.dir)))
-      await stopProcessGroup(candidate.pid, candidate.dir, 5000);
-  }
-  ctx.log.warn(`deploy: rolled back ${model} v${version}: ${input.reason}`);
-  if (await getAlias(store, model, 'champion'))
-    await moveAlias(store, model, 'champion', {
-      action: 'canary-rollback',
-      to: 'unchanged',
-      by: input.requestedBy,
-      reason: `v${version} rolled back: ${input.reason}`,
-      workflowId,
-      report: { candidate: version, analysis: input.report },
+  if (champion && input.routerEndpoint) {
+    const workflowId = Context.current().info.workflowExecution?.workflowId ?? '';
+    await routeTraffic(home, {
+      model,
+      step: `${workflowId}/rollback`,
+      routes: [{ version: champion.version, url: champion.endpoint, weight: 100 }],
     });
+    await drained(input.routerEndpoint, version);
+  }
+  if (candidate.pid && candidate.dir && (await isOurProcess(candidate.pid, candidate.dir)))
+    await stopProcessGroup(candidate.pid, candidate.dir, 5000);
 }

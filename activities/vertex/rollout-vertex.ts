@@ -170,6 +170,13 @@ export async function undeployVertex(t: VertexEndpointTarget, loser: string, win
   await waitFor(api, op, `undeploying ${loser} from ${t.endpoint}`, t.healthTimeout);
 }
 
+/** All traffic back to the champion and the candidate undeployed. */
+export async function rollBackVertex(t: VertexEndpointTarget, servers: CandidateServers): Promise<void> {
+  if (!servers.champion) return;
+  await routeVertexTraffic(t, { [servers.champion.endpoint]: 100 });
+  await undeployVertex(t, servers.candidate.endpoint, servers.champion.endpoint);
+}
+
 export function vertexDeployment(
   t: VertexEndpointTarget,
   model: string,
