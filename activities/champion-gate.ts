@@ -11,7 +11,7 @@ import type { ChampionCheck, ChampionComparison, DataSnapshot } from '../sdk/run
 import type { GateSpec } from '../sdk/spec/pipeline.js';
 import { getAlias } from './aliases.js';
 import { type ObjectStore } from './object-store.js';
-import { readManifest, type Manifest } from './registry.js';
+import { artifactsPrefix, readManifest, type Manifest } from './registry.js';
 import { readSource } from './ingest.js';
 import { readMetrics } from './training-contract.js';
 import { localPathOf } from './train-local.js';
@@ -51,7 +51,7 @@ export function compareMetric(
 async function localCopy(store: ObjectStore, manifest: Manifest): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), `champion-${manifest.model}-v${manifest.version}-`));
   for (const a of manifest.artifacts) {
-    const key = `models/${manifest.model}/versions/${manifest.version}/artifacts/${a.path}`;
+    const key = `${artifactsPrefix(manifest.model, manifest.version)}${a.path}`;
     const obj = await store.get(key);
     if (!obj) throw new Error(`${store.uri(key)} is listed in the manifest but missing`);
     await fs.mkdir(path.dirname(path.join(dir, a.path)), { recursive: true });

@@ -13,6 +13,7 @@ import type { DeploySpec } from '../sdk/spec/pipeline.js';
 import type { LocalServerTarget } from '../sdk/spec/deploy.js';
 import { isOurProcess, readExitCode, readPid, startDetached, stopProcessGroup, tailLines } from './local-process.js';
 import type { ObjectStore } from './object-store.js';
+import { artifactsPrefix } from './registry.js';
 
 export interface DeployInput {
   version: RegisteredVersion;
@@ -79,7 +80,7 @@ export async function readLive(file: string): Promise<LiveServer | undefined> {
 
 /** A local directory with the version's artifacts: the registry's own when it is on disk, else a download. */
 async function localArtifacts(store: ObjectStore, version: RegisteredVersion, serverDir: string): Promise<string> {
-  const prefix = `models/${version.model}/versions/${version.version}/artifacts/`;
+  const prefix = artifactsPrefix(version.model, version.version);
   const onDisk = store.localPath(prefix.slice(0, -1));
   if (onDisk) return onDisk;
   const dir = path.join(serverDir, 'artifacts');

@@ -69,6 +69,9 @@ export interface RegisterInput {
 const versionsPrefix = (model: string) => `models/${model}/versions/`;
 const versionKey = (model: string, version: number, file: string) => `models/${model}/versions/${version}/${file}`;
 
+/** Where a version's artifacts live in the store (a key prefix ending in `/`). */
+export const artifactsPrefix = (model: string, version: number) => versionKey(model, version, 'artifacts/');
+
 /** Version numbers present under a model, ascending. */
 export async function listVersions(store: ObjectStore, model: string): Promise<number[]> {
   const keys = await store.list(versionsPrefix(model));

@@ -13,6 +13,7 @@ import type { KServeTarget } from '../../sdk/spec/deploy.js';
 import type { DeployInput } from '../deploy-local.js';
 import type { ObjectStore } from '../object-store.js';
 import type { CandidateServers } from '../rollout-local.js';
+import { artifactsPrefix } from '../registry.js';
 
 const GROUP = 'serving.kserve.io';
 const VERSION = 'v1beta1';
@@ -130,7 +131,7 @@ async function waitReady(t: KServeTarget, name: string, gen: number): Promise<In
 function predictorModel(t: KServeTarget, store: ObjectStore, model: string, version: number) {
   return {
     modelFormat: { name: t.modelFormat },
-    storageUri: store.uri(`models/${model}/versions/${version}/artifacts/`),
+    storageUri: store.uri(artifactsPrefix(model, version)),
     ...(t.runtime ? { runtime: t.runtime } : {}),
   };
 }

@@ -12,6 +12,7 @@ import type { DeployInput } from '../deploy-local.js';
 import type { ObjectStore } from '../object-store.js';
 import type { CandidateServers, RolloutParticipant } from '../rollout-local.js';
 import { VertexApiError, VertexEndpointsApi, type VertexEndpoint, type VertexOperation } from './api.js';
+import { artifactsPrefix } from '../registry.js';
 
 const MODEL_VERSION_LABEL = 'mlops-model-version';
 const POLL_MS = () => Number(process.env.MLOPS_VERTEX_POLL_MS ?? 15_000);
@@ -83,7 +84,7 @@ function championOf(endpoint: VertexEndpoint, model: string, candidateId: string
 export async function startVertexCandidate(input: DeployInput, store: ObjectStore): Promise<CandidateServers> {
   const t = vertexTarget(input);
   const { model, version } = input.version;
-  const artifactUri = store.uri(`models/${model}/versions/${version}/artifacts/`);
+  const artifactUri = store.uri(artifactsPrefix(model, version));
   if (!artifactUri.startsWith('gs://'))
     throw ApplicationFailure.nonRetryable(
       `The vertex-endpoint target serves artifacts from GCS: set register.store to a gs:// URI (got ${store.root})`,
