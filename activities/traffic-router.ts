@@ -17,6 +17,7 @@ import path from 'node:path';
 import Fastify from 'fastify';
 import replyFrom from '@fastify/reply-from';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { SmoothWeightedRoundRobin } from './weighted-round-robin.js';
 
 export interface Route {
   version: number;
@@ -26,7 +27,7 @@ export interface Route {
 export interface RouterStats {
   requests: number;
   errors: number;
-  /** Milliseconds, in arrival order (at most the last 100,000). */
+  /** Milliseconds of the step's latest requests (at most LATENCY_SAMPLES; not in arrival order once full). */
   latenciesMs: number[];
 }
 export interface TrafficState {
@@ -38,6 +39,7 @@ const port = Number(process.env.MLOPS_ROUTER_PORT);
 const dir = process.env.MLOPS_ROUTER_DIR!;
 const model = process.env.MLOPS_ROUTER_MODEL!;
 const routesFile = path.join(dir, 'routes.json');
+const LATENCY_SAMPLES = 100_000;
 
 const registry = new Registry();
 const requests = new Counter({
@@ -68,20 +70,11 @@ try {
 }
 let stats = new Map<number, RouterStats>();
 const inflightByVersion = new Map<number, number>();
-let current = new Map<number, number>(); // smooth weighted round-robin state
+const balancer = new SmoothWeightedRoundRobin<number>();
 
 function pick(): Route | undefined {
-  let best: Route | undefined;
-  let total = 0;
-  for (const r of state.routes) {
-    if (r.weight <= 0) continue;
-    const value = (current.get(r.version) ?? 0) + r.weight;
-    current.set(r.version, value);
-    total += r.weight;
-    if (!best || value > current.get(best.version)!) best = r;
-  }
-  if (best) current.set(best.version, current.get(best.version)! - total);
-  return best;
+  const version = balancer.pick(state.routes.map((r) => [r.version, r.weight] as const));
+  return state.routes.find((r) => r.version === version);
 }
 
 async function text(stream: NodeJS.ReadableStream): Promise<string> {
@@ -116,7 +109,7 @@ app.put('/-/mlops/traffic', async (req, reply) => {
     return reply.code(400).send({ error: `routes must be a non-empty list whose weights sum to 100 (got ${sum})` });
   if (body.step !== state.step) stats = new Map();
   state = { step: body.step, routes: body.routes };
-  current = new Map();
+  balancer.reset();
   const tmp = `${routesFile}.${process.pid}.tmp`;
   await fs.writeFile(tmp, JSON.stringify(state));
   await fs.rename(tmp, routesFile);
@@ -140,8 +133,10 @@ app.all('/*', (req, reply) => {
     const s = statsOf(route.version);
     s.requests++;
     if (code >= 500) s.errors++;
-    s.latenciesMs.push(Math.round(ms * 100) / 100);
-    if (s.latenciesMs.length > 100_000) s.latenciesMs.shift();
+    const latency = Math.round(ms * 100) / 100;
+    // A ring of the latest samples: constant work per request however long the step runs.
+    if (s.latenciesMs.length < LATENCY_SAMPLES) s.latenciesMs.push(latency);
+    else s.latenciesMs[(s.requests - 1) % LATENCY_SAMPLES] = latency;
   });
   return reply.from(route.url + req.url, {
     onError: (r, { error }) => {

@@ -24,6 +24,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import protobuf from 'protobufjs';
 import { Storage } from '@google-cloud/storage';
+import { SmoothWeightedRoundRobin } from '../../activities/weighted-round-robin.js';
 
 const require = createRequire(import.meta.url);
 const root = protobuf.Root.fromJSON(
@@ -120,7 +121,7 @@ interface StandInEndpoint {
   labels?: Record<string, string>;
   deployedModels: { id: string; model: string; displayName?: string; behaviour: Behaviour }[];
   trafficSplit: Record<string, number>;
-  wrr: Map<string, number>;
+  wrr: SmoothWeightedRoundRobin<string>;
 }
 interface Behaviour {
   error_share?: number;
@@ -255,7 +256,7 @@ export async function startVertexStandIn(gcsEndpoint: string): Promise<VertexSta
     if (e.deployedModels.length > 0 && sum !== 100) problems.push(`trafficSplit: must sum to 100, got ${sum}`);
     if (problems.length) return problems;
     e.trafficSplit = Object.fromEntries(Object.entries(split).filter(([, w]) => w > 0));
-    e.wrr = new Map();
+    e.wrr.reset();
     const names = new Map(e.deployedModels.map((d) => [d.id, d.displayName ?? d.id]));
     trafficLog.push({
       endpoint: e.displayName,
@@ -272,15 +273,8 @@ export async function startVertexStandIn(gcsEndpoint: string): Promise<VertexSta
     return JSON.parse(data.toString()) as Behaviour;
   }
   function pick(e: StandInEndpoint) {
-    let best: string | undefined;
-    let total = 0;
-    for (const [id, w] of Object.entries(e.trafficSplit)) {
-      e.wrr.set(id, (e.wrr.get(id) ?? 0) + w);
-      total += w;
-      if (!best || e.wrr.get(id)! > e.wrr.get(best)!) best = id;
-    }
-    if (best) e.wrr.set(best, e.wrr.get(best)! - total);
-    return e.deployedModels.find((d) => d.id === best);
+    const id = e.wrr.pick(Object.entries(e.trafficSplit));
+    return e.deployedModels.find((d) => d.id === id);
   }
   function metrics(): string {
     const lines = ['# TYPE aiplatform_googleapis_com:prediction_online_response_count counter'];
@@ -345,7 +339,7 @@ export async function startVertexStandIn(gcsEndpoint: string): Promise<VertexSta
         labels: b.labels,
         deployedModels: [],
         trafficSplit: {},
-        wrr: new Map(),
+        wrr: new SmoothWeightedRoundRobin<string>(),
       };
       endpoints.push(e);
       return json(
