@@ -157,37 +157,28 @@ export async function trainLocal(job: LocalTrainingJob): Promise<TrainingResult>
     offset = details?.logOffset ?? 0;
   }
 
-  let cancelled = false;
-  const onCancel = () => {
-    cancelled = true;
-  };
-  ctx.cancellationSignal.addEventListener('abort', onCancel);
-  try {
-    for (;;) {
-      const read = await readNewLines(paths.log, offset);
-      offset = read.offset;
-      for (const line of read.lines) ctx.log.info(`[train ${job.jobKey}] ${line}`);
-      const exitCode = await readExitCode(paths.dir);
-      if (exitCode !== undefined) return await finish(job, paths, exitCode, startedAt, reattached);
-      if (cancelled) {
-        if (pid !== undefined) await stopProcessGroup(pid, paths.dir);
-        await fs.writeFile(path.join(paths.dir, 'cancelled'), new Date().toISOString());
-        ctx.log.info(`train: cancelled local job ${job.jobKey}`);
-        throw new CancelledFailure('training cancelled');
-      }
-      if (pid === undefined || !(await isOurProcess(pid, paths.dir))) {
-        if ((await readExitCode(paths.dir)) !== undefined) continue;
-        // Gone without an exit code: killed from outside. Retryable; the next attempt relaunches from checkpoints.
-        throw ApplicationFailure.retryable(
-          `local training job ${job.jobKey} (pid ${pid}) vanished without an exit code`,
-          'JobLost',
-        );
-      }
-      ctx.heartbeat({ jobKey: job.jobKey, pid, state: 'running', logOffset: offset });
-      await sleepOrCancel(POLL_MS, ctx.cancellationSignal);
+  for (;;) {
+    const read = await readNewLines(paths.log, offset);
+    offset = read.offset;
+    for (const line of read.lines) ctx.log.info(`[train ${job.jobKey}] ${line}`);
+    const exitCode = await readExitCode(paths.dir);
+    if (exitCode !== undefined) return await finish(job, paths, exitCode, startedAt, reattached);
+    if (ctx.cancellationSignal.aborted) {
+      if (pid !== undefined) await stopProcessGroup(pid, paths.dir);
+      await fs.writeFile(path.join(paths.dir, 'cancelled'), new Date().toISOString());
+      ctx.log.info(`train: cancelled local job ${job.jobKey}`);
+      throw new CancelledFailure('training cancelled');
     }
-  } finally {
-    ctx.cancellationSignal.removeEventListener('abort', onCancel);
+    if (pid === undefined || !(await isOurProcess(pid, paths.dir))) {
+      if ((await readExitCode(paths.dir)) !== undefined) continue;
+      // Gone without an exit code: killed from outside. Retryable; the next attempt relaunches from checkpoints.
+      throw ApplicationFailure.retryable(
+        `local training job ${job.jobKey} (pid ${pid}) vanished without an exit code`,
+        'JobLost',
+      );
+    }
+    ctx.heartbeat({ jobKey: job.jobKey, pid, state: 'running', logOffset: offset });
+    await sleepOrCancel(POLL_MS, ctx.cancellationSignal);
   }
 }
 

@@ -170,8 +170,6 @@ export async function trainKubernetes(job: KubernetesTrainingJob): Promise<Train
   const name = launched.metadata!.name!;
   const previous = ctx.info.heartbeatDetails as { podUids?: string[] } | undefined;
   const podUids = new Set(previous?.podUids ?? []);
-  let cancelled = false;
-  ctx.cancellationSignal.addEventListener('abort', () => (cancelled = true), { once: true });
   for (;;) {
     let current: V1Job | undefined;
     let pods: V1Pod[];
@@ -200,7 +198,7 @@ export async function trainKubernetes(job: KubernetesTrainingJob): Promise<Train
             : 'Pending';
     ctx.heartbeat({ jobName: name, namespace, state, preemptions, podUids: [...podUids] });
 
-    if (cancelled) {
+    if (ctx.cancellationSignal.aborted) {
       if (current) {
         await api.deleteJob(namespace, name).catch(() => undefined);
         ctx.log.info(`train: cancelled; deleted Kubernetes Job ${namespace}/${name} and its pods`);

@@ -9,6 +9,7 @@ import type { TrainingResult } from '../../sdk/run-types.js';
 import type { VertexBackend } from '../../sdk/spec/backends.js';
 import { contractEnv, type JobContractEnv } from '../training-contract.js';
 import { readRemoteMetrics } from '../remote-metrics.js';
+import { sleepOrCancel } from '../sleep.js';
 import { consoleUrl, VertexApi, VertexApiError, type CustomJob } from './api.js';
 
 const JOB_KEY_LABEL = 'mlops-job-key';
@@ -173,8 +174,7 @@ async function runOnce(job: VertexTrainingJob): Promise<TrainingResult> {
   const parent = `projects/${job.backend.project}/locations/${job.backend.region}`;
   const startedAt = new Date().toISOString();
   const { name, reattached } = await launchOrAttach(api, parent, job).catch(asFailure);
-  let cancelled = false;
-  ctx.cancellationSignal.addEventListener('abort', () => (cancelled = true), { once: true });
+  const signal = ctx.cancellationSignal;
   for (;;) {
     let current: CustomJob;
     try {
@@ -182,14 +182,14 @@ async function runOnce(job: VertexTrainingJob): Promise<TrainingResult> {
     } catch (err) {
       if (err instanceof VertexApiError && err.kind !== 'permanent') {
         ctx.heartbeat({ jobName: name, state: 'unknown (API unavailable)' });
-        await new Promise((r) => setTimeout(r, POLL_MS()));
+        await sleepOrCancel(POLL_MS(), signal);
         continue;
       }
       return asFailure(err);
     }
     const state = current.state ?? 'JOB_STATE_UNSPECIFIED';
     ctx.heartbeat({ jobName: name, state, consoleUrl: consoleUrl(name), preemptions: job.preemptions });
-    if (cancelled) {
+    if (signal.aborted) {
       if (ACTIVE.has(state) && state !== 'JOB_STATE_CANCELLING') await api.cancel(name).catch(() => undefined);
       if (!ACTIVE.has(state)) {
         ctx.log.info(`train: Vertex job ${name} ended ${state} after cancellation`);
@@ -215,7 +215,9 @@ async function runOnce(job: VertexTrainingJob): Promise<TrainingResult> {
         },
       );
     }
-    await new Promise((r) => setTimeout(r, cancelled ? Math.min(POLL_MS(), 1000) : POLL_MS()));
+    // Once cancelled, poll every second until Vertex reports the job ended.
+    if (signal.aborted) await new Promise((r) => setTimeout(r, Math.min(POLL_MS(), 1000)));
+    else await sleepOrCancel(POLL_MS(), signal);
   }
 }
 
