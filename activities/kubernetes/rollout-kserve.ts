@@ -51,11 +51,19 @@ export function kserveTarget(input: { deploy: DeployInput['deploy'] }): KServeTa
   return target;
 }
 
+const clients = new Map<string, CustomObjectsApi>();
+
+/** One client per kubeconfig context for the worker's life (the kubeconfig is read once, not per call). */
 function api(t: KServeTarget): CustomObjectsApi {
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  if (t.context) kc.setCurrentContext(t.context);
-  return kc.makeApiClient(CustomObjectsApi);
+  const key = t.context ?? '';
+  let client = clients.get(key);
+  if (!client) {
+    const kc = new KubeConfig();
+    kc.loadFromDefault();
+    if (t.context) kc.setCurrentContext(t.context);
+    clients.set(key, (client = kc.makeApiClient(CustomObjectsApi)));
+  }
+  return client;
 }
 
 const nameOf = (t: KServeTarget, model: string) => t.name ?? model.toLowerCase().replace(/[^a-z0-9-]/g, '-');

@@ -141,33 +141,38 @@ export async function startVertexCandidate(input: DeployInput, store: ObjectStor
   }
 }
 
-async function endpointName(api: VertexEndpointsApi, t: VertexEndpointTarget): Promise<string> {
-  const [found] = await api.endpointsNamed(parentOf(t), t.endpoint);
+/** The target endpoint as listed (name, deployed models, split): one read per call. */
+async function existingEndpoint(api: VertexEndpointsApi, t: VertexEndpointTarget) {
+  const [found] = await api
+    .endpointsNamed(parentOf(t), t.endpoint)
+    .catch((err: unknown) => failed(err, 'reading the endpoint'));
   if (!found?.name) throw ApplicationFailure.nonRetryable(`Vertex endpoint ${t.endpoint} is gone`, 'DeployFailed');
-  return found.name;
+  return { ...found, name: found.name };
 }
 
 /** Sets the endpoint's traffic split: deployed model id → percent. */
 export async function routeVertexTraffic(t: VertexEndpointTarget, split: Record<string, number>) {
   const api = new VertexEndpointsApi(t.region);
-  const name = await endpointName(api, t).catch((err: unknown) => failed(err, 'reading the endpoint'));
-  const current = (await api.getEndpoint(name)).trafficSplit ?? {};
+  const endpoint = await existingEndpoint(api, t);
+  const current = endpoint.trafficSplit ?? {};
   const wanted = Object.fromEntries(Object.entries(split).filter(([, w]) => w > 0));
   const same =
     Object.keys(wanted).length === Object.keys(current).filter((k) => current[k]! > 0).length &&
     Object.entries(wanted).every(([k, w]) => current[k] === w);
   // Already so (a retry, or a first deploy that took all traffic when it was deployed): no call.
-  if (!same) await api.setTraffic(name, split).catch((err: unknown) => failed(err, `setting traffic on ${name}`));
-  return { routerEndpoint: name };
+  if (!same)
+    await api
+      .setTraffic(endpoint.name, split)
+      .catch((err: unknown) => failed(err, `setting traffic on ${endpoint.name}`));
+  return { routerEndpoint: endpoint.name };
 }
 
 /** Undeploys `loser` while `winner` takes all traffic (one call, as Vertex requires). */
 export async function undeployVertex(t: VertexEndpointTarget, loser: string, winner: string): Promise<void> {
   const api = new VertexEndpointsApi(t.region);
-  const name = await endpointName(api, t);
-  const endpoint = await api.getEndpoint(name);
+  const endpoint = await existingEndpoint(api, t);
   if (!endpoint.deployedModels?.some((d) => d.id === loser)) return; // a retry after it was done
-  const op = await api.undeployModel(name, loser, { [winner]: 100 });
+  const op = await api.undeployModel(endpoint.name, loser, { [winner]: 100 });
   await waitFor(api, op, `undeploying ${loser} from ${t.endpoint}`, t.healthTimeout);
 }
 
