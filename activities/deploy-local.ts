@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { DataSnapshot, Deployment, RegisteredVersion } from '../sdk/run-types.js';
 import type { DeploySpec } from '../sdk/spec/pipeline.js';
-import type { LocalServerTarget } from '../sdk/spec/deploy.js';
+import { targetOf } from '../sdk/spec/deploy.js';
 import { isOurProcess, readExitCode, readPid, startDetached, stopProcessGroup, tailLines } from './local-process.js';
 import type { ObjectStore } from './object-store.js';
 import { artifactsPrefix } from './registry.js';
@@ -24,13 +24,6 @@ export interface DeployInput {
   monitor?: { windowMs: number };
 }
 
-/** The deploy's target, which the functions here serve only when it is `local`. */
-export function localTarget(input: { deploy: DeploySpec }): LocalServerTarget {
-  const target = input.deploy.target;
-  if (target.kind !== 'local') throw new Error(`deploy target ${target.kind} is not the local target`);
-  return target;
-}
-
 /** A Node script beside this module, with the tsx loader when running from TypeScript sources. */
 export function nodeScript(name: string): string[] {
   const here = fileURLToPath(import.meta.url);
@@ -41,7 +34,7 @@ export function nodeScript(name: string): string[] {
 
 /** The model server command, wrapped in the request-logging proxy when the model is monitored. */
 function serveCommand(input: DeployInput, store: ObjectStore): { command: string[]; env: Record<string, string> } {
-  const command = localTarget(input).command;
+  const command = targetOf(input.deploy, 'local').command;
   if (!input.monitor) return { command, env: {} };
   return {
     command: [...nodeScript('serving-proxy'), ...command],
@@ -100,7 +93,7 @@ async function ensureServer(
   input: DeployInput,
   store: ObjectStore,
 ): Promise<{ pid: number; dir: string; endpoint: string }> {
-  const target = localTarget(input);
+  const target = targetOf(input.deploy, 'local');
   const { model, version } = input.version;
   const dir = path.join(home, 'serving', model, `v${version}`);
   const pid = await readPid(dir);
@@ -146,7 +139,7 @@ async function ensureServer(
 
 async function waitHealthy(server: { pid: number; dir: string; endpoint: string }, input: DeployInput): Promise<void> {
   const ctx = Context.current();
-  const target = localTarget(input);
+  const target = targetOf(input.deploy, 'local');
   const deadline = Date.now() + target.healthTimeout;
   const url = server.endpoint + target.healthRoute;
   while (Date.now() < deadline) {
@@ -172,7 +165,7 @@ async function waitHealthy(server: { pid: number; dir: string; endpoint: string 
 
 async function smoke(endpoint: string, input: DeployInput): Promise<Deployment['smoke']> {
   const request = input.deploy.smokeRequest ?? { instances: [input.snapshot.sampleFeatures] };
-  const url = endpoint + localTarget(input).predictRoute;
+  const url = endpoint + targetOf(input.deploy, 'local').predictRoute;
   const started = performance.now();
   const res = await fetch(url, {
     method: 'POST',
@@ -249,7 +242,7 @@ export function localDeployment(
     model: input.version.model,
     version: input.version.version,
     endpoint,
-    predictUrl: endpoint + localTarget(input).predictRoute,
+    predictUrl: endpoint + targetOf(input.deploy, 'local').predictRoute,
     pid: server.pid,
     deployedAt: new Date().toISOString(),
     smoke: server.smoke,

@@ -28,15 +28,8 @@ import {
   type DriftReport,
 } from './monitoring.js';
 import { deployLocal, type DeployInput } from './deploy-local.js';
-import {
-  promoteCandidate,
-  rollBackLocal,
-  routeTraffic,
-  startCandidate,
-  type CandidateServers,
-  type PromoteInput,
-  type RollBackInput,
-} from './rollout-local.js';
+import { promoteCandidate, rollBackLocal, routeTraffic, startCandidate } from './rollout-local.js';
+import type { CandidateServers, PromoteInput, RollBackInput } from './rollout-types.js';
 import { analyzeCanary, type AnalysisInput } from './canary-analysis.js';
 import type { Route } from './traffic-router.js';
 import {

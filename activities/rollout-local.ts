@@ -7,8 +7,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import type { AnalysisReport, Deployment, RegisteredVersion } from '../sdk/run-types.js';
-import type { DeploySpec } from '../sdk/spec/pipeline.js';
+import type { Deployment } from '../sdk/run-types.js';
 import {
   isHealthy,
   liveServer,
@@ -17,24 +16,12 @@ import {
   nodeScript,
   startVersionServer,
   type DeployInput,
-  type VersionServer,
 } from './deploy-local.js';
 import { freePort } from './free-port.js';
 import { isOurProcess, readPid, startDetached, stopProcessGroup } from './local-process.js';
 import type { ObjectStore } from './object-store.js';
 import type { Route, TrafficState } from './traffic-router.js';
-
-/** A version taking part in a rollout; `endpoint` is where its traffic goes (URL, or deployed model id). */
-export interface RolloutParticipant {
-  version: number;
-  endpoint: string;
-}
-
-export interface CandidateServers {
-  candidate: RolloutParticipant & Partial<VersionServer>;
-  /** The live champion the candidate is compared with; absent on a first deployment. */
-  champion?: RolloutParticipant;
-}
+import type { CandidateServers, PromoteInput, RollBackInput } from './rollout-types.js';
 
 /** Starts the candidate's server (healthy + smoke) without giving it any traffic. */
 export async function startCandidate(home: string, input: DeployInput, store: ObjectStore): Promise<CandidateServers> {
@@ -100,14 +87,6 @@ async function drained(endpoint: string, version: number): Promise<void> {
   }
 }
 
-export interface PromoteInput {
-  version: RegisteredVersion;
-  deploy: DeploySpec;
-  servers: CandidateServers;
-  routerEndpoint: string;
-  rollout: Deployment['rollout'];
-}
-
 /** The candidate takes all traffic for good: it becomes the live server; the champion's server stops. */
 export async function promoteCandidate(home: string, input: PromoteInput): Promise<Deployment> {
   const { model, version } = input.version;
@@ -115,16 +94,6 @@ export async function promoteCandidate(home: string, input: PromoteInput): Promi
   if (input.servers.champion) await drained(input.routerEndpoint, input.servers.champion.version);
   await makeLive(home, model, version, { version, pid: c.pid!, dir: c.dir!, endpoint: c.endpoint });
   return localDeployment(input, input.routerEndpoint, c, input.rollout);
-}
-
-export interface RollBackInput {
-  version: RegisteredVersion;
-  deploy: DeploySpec;
-  servers: CandidateServers;
-  routerEndpoint?: string;
-  report: AnalysisReport | undefined;
-  reason: string;
-  requestedBy: string;
 }
 
 /** Local target: all traffic back to the champion, the candidate's requests in flight answered, its server stopped. */

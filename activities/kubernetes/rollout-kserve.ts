@@ -9,10 +9,10 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ApiException, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { Deployment } from '../../sdk/run-types.js';
-import type { KServeTarget } from '../../sdk/spec/deploy.js';
+import { targetOf, type KServeTarget } from '../../sdk/spec/deploy.js';
 import type { DeployInput } from '../deploy-local.js';
 import type { ObjectStore } from '../object-store.js';
-import type { CandidateServers } from '../rollout-local.js';
+import type { CandidateServers } from '../rollout-types.js';
 import { artifactsPrefix } from '../registry.js';
 
 const GROUP = 'serving.kserve.io';
@@ -43,12 +43,6 @@ export interface InferenceService {
       };
     };
   };
-}
-
-export function kserveTarget(input: { deploy: DeployInput['deploy'] }): KServeTarget {
-  const target = input.deploy.target;
-  if (target.kind !== 'kserve') throw new Error(`deploy target ${target.kind} is not kserve`);
-  return target;
 }
 
 const clients = new Map<string, CustomObjectsApi>();
@@ -146,7 +140,7 @@ function predictorModel(t: KServeTarget, store: ObjectStore, model: string, vers
 
 /** Points the InferenceService at the candidate with no traffic, and waits for its revision to be ready. */
 export async function startKServeCandidate(input: DeployInput, store: ObjectStore): Promise<CandidateServers> {
-  const t = kserveTarget(input);
+  const t = targetOf(input.deploy, 'kserve');
   const { model, version } = input.version;
   const name = nameOf(t, model);
   const candidateModel = predictorModel(t, store, model, version);

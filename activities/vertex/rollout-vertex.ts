@@ -7,21 +7,15 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Deployment } from '../../sdk/run-types.js';
-import type { VertexEndpointTarget } from '../../sdk/spec/deploy.js';
+import { targetOf, type VertexEndpointTarget } from '../../sdk/spec/deploy.js';
 import type { DeployInput } from '../deploy-local.js';
 import type { ObjectStore } from '../object-store.js';
-import type { CandidateServers, RolloutParticipant } from '../rollout-local.js';
+import type { CandidateServers, RolloutParticipant } from '../rollout-types.js';
 import { VertexApiError, VertexEndpointsApi, type VertexEndpoint, type VertexOperation } from './api.js';
 import { artifactsPrefix } from '../registry.js';
 
 const MODEL_VERSION_LABEL = 'mlops-model-version';
 const POLL_MS = () => Number(process.env.MLOPS_VERTEX_POLL_MS ?? 15_000);
-
-export function vertexTarget(input: { deploy: DeployInput['deploy'] }): VertexEndpointTarget {
-  const target = input.deploy.target;
-  if (target.kind !== 'vertex-endpoint') throw new Error(`deploy target ${target.kind} is not vertex-endpoint`);
-  return target;
-}
 
 const parentOf = (t: VertexEndpointTarget) => `projects/${t.project}/locations/${t.region}`;
 const deployedName = (model: string, version: number) => `${model}-v${version}`;
@@ -82,7 +76,7 @@ function championOf(endpoint: VertexEndpoint, model: string, candidateId: string
 
 /** Uploads (or finds) the version's Model and deploys it to the endpoint with no traffic. */
 export async function startVertexCandidate(input: DeployInput, store: ObjectStore): Promise<CandidateServers> {
-  const t = vertexTarget(input);
+  const t = targetOf(input.deploy, 'vertex-endpoint');
   const { model, version } = input.version;
   const artifactUri = store.uri(artifactsPrefix(model, version));
   if (!artifactUri.startsWith('gs://'))

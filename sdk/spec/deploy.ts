@@ -80,3 +80,12 @@ export type LocalServerTarget = z.output<typeof LocalServerTargetSchema>;
 export type VertexEndpointTarget = z.output<typeof VertexEndpointTargetSchema>;
 export type KServeTarget = z.output<typeof KServeTargetSchema>;
 export type DeployTarget = z.output<typeof DeployTargetSchema>;
+
+/** The deploy's target when it is of `kind` (activities serving one kind call this); throws otherwise. */
+export function targetOf<K extends DeployTarget['kind']>(
+  deploy: { target: DeployTarget },
+  kind: K,
+): Extract<DeployTarget, { kind: K }> {
+  if (deploy.target.kind !== kind) throw new Error(`deploy target ${deploy.target.kind} is not ${kind}`);
+  return deploy.target as Extract<DeployTarget, { kind: K }>;
+}

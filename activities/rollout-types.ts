@@ -1,0 +1,34 @@
+/** What a rollout passes between its activities, whatever the target (local, vertex-endpoint, kserve). */
+import type { AnalysisReport, Deployment, RegisteredVersion } from '../sdk/run-types.js';
+import type { DeploySpec } from '../sdk/spec/pipeline.js';
+import type { VersionServer } from './deploy-local.js';
+
+/** A version taking part in a rollout; `endpoint` is where its traffic goes (URL, or deployed model id). */
+export interface RolloutParticipant {
+  version: number;
+  endpoint: string;
+}
+
+export interface CandidateServers {
+  candidate: RolloutParticipant & Partial<VersionServer>;
+  /** The live champion the candidate is compared with; absent on a first deployment. */
+  champion?: RolloutParticipant;
+}
+
+export interface PromoteInput {
+  version: RegisteredVersion;
+  deploy: DeploySpec;
+  servers: CandidateServers;
+  routerEndpoint: string;
+  rollout: Deployment['rollout'];
+}
+
+export interface RollBackInput {
+  version: RegisteredVersion;
+  deploy: DeploySpec;
+  servers: CandidateServers;
+  routerEndpoint?: string;
+  report: AnalysisReport | undefined;
+  reason: string;
+  requestedBy: string;
+}
