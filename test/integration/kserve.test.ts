@@ -13,13 +13,13 @@ import {
   loadYaml,
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
-import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { definePipeline } from '../../sdk/define-pipeline.js';
 import { kserve } from '../../sdk/factories.js';
 import type { PipelineError } from '../../sdk/errors.js';
 import { ensureKServeCrd, startKubeCluster, type KubeCluster } from '../../scripts/kube.js';
 import type { InferenceService } from '../../activities/kubernetes/rollout-kserve.js';
+import { createTestBucket } from '../helpers/gcs.js';
 import { eventually, fixturePipeline, startHarness, type Harness } from '../helpers/harness.js';
 import { startPrometheus } from '../helpers/prometheus.js';
 import { simulateKServe, type SimulatedKServe } from '../kube/simulated-kserve.js';
@@ -50,8 +50,7 @@ beforeAll(async () => {
     30_000,
     'CRD established',
   );
-  bucket = `mlops-kserve-${Date.now()}`;
-  await new Storage({ apiEndpoint: inject('gcsEndpoint'), projectId: 'local' }).createBucket(bucket);
+  bucket = await createTestBucket('mlops-kserve');
   kserveSim = await simulateKServe(cluster.kubeconfig, inject('gcsEndpoint'));
   prometheus = await startPrometheus([kserveSim.metricsUrl]);
   watch = await new Watch(kc).watch(

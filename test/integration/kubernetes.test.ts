@@ -5,13 +5,13 @@
  * and a worker SIGKILLed while its Job runs.
  */
 import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
-import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { definePipeline } from '../../sdk/define-pipeline.js';
 import { kubernetes } from '../../sdk/factories.js';
 import type { PipelineError } from '../../sdk/errors.js';
 import { startKubeCluster, type KubeCluster } from '../../scripts/kube.js';
 import { workerProcesses } from '../helpers/worker-processes.js';
+import { createTestBucket } from '../helpers/gcs.js';
 import { eventually, fixturePipeline, startHarness, type Harness } from '../helpers/harness.js';
 import { simulateTrainingContainers, type SimulatedContainers } from '../kube/simulated-container.js';
 
@@ -44,8 +44,7 @@ beforeAll(async () => {
       status: { allocatable: resources, capacity: resources },
     },
   });
-  bucket = `mlops-k8s-${Date.now()}`;
-  await new Storage({ apiEndpoint: inject('gcsEndpoint'), projectId: 'local' }).createBucket(bucket);
+  bucket = await createTestBucket('mlops-k8s');
   containers = simulateTrainingContainers(cluster.kubeconfig, inject('gcsEndpoint'));
   h = await startHarness('kubernetes');
 }, 300_000);

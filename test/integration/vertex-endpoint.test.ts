@@ -4,15 +4,15 @@
  * the rollout analysed by a real Prometheus scraping the stand-in's prediction counters: the traffic changes of
  * a full rollout and of a rollback, in order.
  */
-import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { definePipeline } from '../../sdk/define-pipeline.js';
 import { vertexEndpoint } from '../../sdk/factories.js';
 import type { PipelineError } from '../../sdk/errors.js';
+import { createTestBucket } from '../helpers/gcs.js';
 import { fixturePipeline, startHarness, type Harness } from '../helpers/harness.js';
 import { startPrometheus } from '../helpers/prometheus.js';
 import { startTraffic } from '../helpers/traffic.js';
-import { startVertexStandIn, type VertexStandIn } from '../vertex-standin/server.js';
+import { startVertexStandIn, useVertexStandIn, type VertexStandIn } from '../vertex-standin/server.js';
 
 let h: Harness;
 let standIn: VertexStandIn;
@@ -21,13 +21,8 @@ let bucket: string;
 
 beforeAll(async () => {
   standIn = await startVertexStandIn(inject('gcsEndpoint'));
-  Object.assign(process.env, {
-    MLOPS_VERTEX_API_ENDPOINT: standIn.endpoint,
-    MLOPS_VERTEX_ACCESS_TOKEN: 'test-token',
-    MLOPS_VERTEX_POLL_MS: '200',
-  });
-  bucket = `mlops-vx-endpoint-${Date.now()}`;
-  await new Storage({ apiEndpoint: inject('gcsEndpoint'), projectId: 'local' }).createBucket(bucket);
+  useVertexStandIn(standIn);
+  bucket = await createTestBucket('mlops-vx-endpoint');
   prometheus = await startPrometheus([standIn.endpoint]);
   h = await startHarness('vertex-endpoint');
 });

@@ -4,15 +4,15 @@
  * cancellation, and a worker SIGKILLed while its job runs.
  */
 import { createRequire } from 'node:module';
-import { Storage } from '@google-cloud/storage';
 import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { definePipeline } from '../../sdk/define-pipeline.js';
 import { vertex } from '../../sdk/factories.js';
 import type { PipelineError } from '../../sdk/errors.js';
 import { workerProcesses } from '../helpers/worker-processes.js';
+import { createTestBucket } from '../helpers/gcs.js';
 import { eventually, fixturePipeline, startHarness, type Harness } from '../helpers/harness.js';
-import { schemaProblems, startVertexStandIn, type VertexStandIn } from '../vertex-standin/server.js';
+import { schemaProblems, startVertexStandIn, useVertexStandIn, type VertexStandIn } from '../vertex-standin/server.js';
 
 let h: Harness;
 let standIn: VertexStandIn;
@@ -20,14 +20,8 @@ let bucket: string;
 
 beforeAll(async () => {
   standIn = await startVertexStandIn(inject('gcsEndpoint'));
-  Object.assign(process.env, {
-    MLOPS_VERTEX_API_ENDPOINT: standIn.endpoint,
-    MLOPS_VERTEX_ACCESS_TOKEN: 'test-token',
-    MLOPS_VERTEX_POLL_MS: '200',
-    MLOPS_VERTEX_QUOTA_BACKOFF_MS: '1000',
-  });
-  bucket = `mlops-vertex-${Date.now()}`;
-  await new Storage({ apiEndpoint: inject('gcsEndpoint'), projectId: 'local' }).createBucket(bucket);
+  useVertexStandIn(standIn, { MLOPS_VERTEX_QUOTA_BACKOFF_MS: '1000' });
+  bucket = await createTestBucket('mlops-vertex');
   h = await startHarness('vertex');
 });
 afterAll(async () => {

@@ -534,3 +534,13 @@ export async function startVertexStandIn(gcsEndpoint: string): Promise<VertexSta
   s.close = () => new Promise((resolve) => server.close(() => resolve()));
   return s;
 }
+
+/** Points this process's Vertex clients at the stand-in, with fast polling for tests. */
+export function useVertexStandIn(standIn: VertexStandIn, extra: Record<string, string> = {}): void {
+  Object.assign(process.env, {
+    MLOPS_VERTEX_API_ENDPOINT: standIn.endpoint,
+    MLOPS_VERTEX_ACCESS_TOKEN: 'test-token',
+    MLOPS_VERTEX_POLL_MS: '200',
+    ...extra,
+  });
+}
