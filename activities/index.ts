@@ -28,24 +28,9 @@ import {
   type DriftReport,
 } from './monitoring.js';
 import { deployLocal, type DeployInput } from './deploy-local.js';
-import { promoteCandidate, rollBackLocal, routeTraffic, startCandidate } from './rollout-local.js';
 import type { CandidateServers, PromoteInput, RollBackInput } from './rollout-types.js';
+import { rolloutTargetOps, type TrafficInput } from './rollout-targets.js';
 import { analyzeCanary, type AnalysisInput } from './canary-analysis.js';
-import type { Route } from './traffic-router.js';
-import {
-  rollBackVertex,
-  routeVertexTraffic,
-  startVertexCandidate,
-  undeployVertex,
-  vertexDeployment,
-} from './vertex/rollout-vertex.js';
-import type { DeployTarget } from '../sdk/spec/deploy.js';
-import {
-  promoteKServe,
-  rollBackKServe,
-  routeKServeTraffic,
-  startKServeCandidate,
-} from './kubernetes/rollout-kserve.js';
 import { ingestData, readSource, type IngestInput } from './ingest.js';
 import { openObjectStore, type ObjectStore } from './object-store.js';
 import { recordApproval, recordDeployment, recordRollback, registerModel, type RegisterInput } from './registry.js';
@@ -211,33 +196,12 @@ export function createActivities(options: ActivityOptions = {}) {
 
     /** Rollout: starts the candidate (healthy, smoke-tested or deployed at 0 %) beside the champion, no traffic. */
     async startCandidate(input: DeployInput): Promise<CandidateServers> {
-      const store = storeFor(input.store);
-      switch (input.deploy.target.kind) {
-        case 'vertex-endpoint':
-          return startVertexCandidate(input, store);
-        case 'kserve':
-          return startKServeCandidate(input, store);
-        default:
-          return startCandidate(home, input, store);
-      }
+      return rolloutTargetOps(home, input.deploy.target).start(input, storeFor(input.store));
     },
 
-    /** Rollout: sets the split for one step (the local router's weights, or the Vertex endpoint's trafficSplit). */
-    async routeTraffic(input: {
-      model: string;
-      step: string;
-      routes: Route[];
-      target?: DeployTarget;
-      /** The candidate's version (its route's weight is the canary share). */
-      candidate?: number;
-    }): Promise<{ routerEndpoint: string }> {
-      if (input.target?.kind === 'vertex-endpoint')
-        return routeVertexTraffic(input.target, Object.fromEntries(input.routes.map((r) => [r.url, r.weight])));
-      if (input.target?.kind === 'kserve') {
-        const share = input.routes.find((r) => r.version === input.candidate)?.weight ?? 0;
-        return routeKServeTraffic(input.target, input.model, share);
-      }
-      return routeTraffic(home, input);
+    /** Rollout: sets the split for one step (router weights, Vertex trafficSplit, KServe canary percent). */
+    async routeTraffic(input: TrafficInput): Promise<{ routerEndpoint: string }> {
+      return rolloutTargetOps(home, input.target).route(input);
     },
 
     /** Rollout: measures the candidate during the current step and judges it against the thresholds. */
@@ -247,23 +211,7 @@ export function createActivities(options: ActivityOptions = {}) {
 
     /** Rollout succeeded: the candidate becomes the live version and `champion`. */
     async promoteCandidate(input: PromoteInput & { store?: string; requestedBy: string }): Promise<Deployment> {
-      const target = input.deploy.target;
-      const { candidate, champion } = input.servers;
-      let deployment: Deployment;
-      if (target.kind === 'vertex-endpoint') {
-        if (champion) await undeployVertex(target, champion.endpoint, candidate.endpoint);
-        deployment = vertexDeployment(
-          target,
-          input.version.model,
-          input.version.version,
-          input.routerEndpoint,
-          input.rollout,
-        );
-      } else if (target.kind === 'kserve') {
-        deployment = await promoteKServe(target, input.version.model, input.version.version, input.rollout);
-      } else {
-        deployment = await promoteCandidate(home, input);
-      }
+      const deployment = await rolloutTargetOps(home, input.deploy.target).promote(input);
       const workflowId = Context.current().info.workflowExecution?.workflowId ?? 'unknown';
       await recordDeployment(storeFor(input.store), input.version, deployment, workflowId, input.requestedBy);
       return deployment;
@@ -272,11 +220,8 @@ export function createActivities(options: ActivityOptions = {}) {
     /** Rollout breached: traffic back to the champion, candidate stopped, analysis in the deployment log. */
     async rollBackCandidate(input: RollBackInput & { store?: string }): Promise<void> {
       const store = storeFor(input.store);
-      const target = input.deploy.target;
       const { model, version } = input.version;
-      if (target.kind === 'kserve') await rollBackKServe(target, model, store, input.servers.champion?.version);
-      else if (target.kind === 'vertex-endpoint') await rollBackVertex(target, input.servers);
-      else await rollBackLocal(home, input);
+      await rolloutTargetOps(home, input.deploy.target).rollBack(input, store);
       const ctx = Context.current();
       ctx.log.warn(`deploy: rolled back ${model} v${version}: ${input.reason}`);
       await recordRollback(store, input.version, {

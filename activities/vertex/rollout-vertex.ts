@@ -10,7 +10,7 @@ import type { Deployment } from '../../sdk/run-types.js';
 import { targetOf, type VertexEndpointTarget } from '../../sdk/spec/deploy.js';
 import type { DeployInput } from '../deploy-local.js';
 import type { ObjectStore } from '../object-store.js';
-import type { CandidateServers, RolloutParticipant } from '../rollout-types.js';
+import type { CandidateServers, PromoteInput, RolloutParticipant } from '../rollout-types.js';
 import { VertexApiError, VertexEndpointsApi, type VertexEndpoint, type VertexOperation } from './api.js';
 import { artifactsPrefix } from '../registry.js';
 
@@ -170,6 +170,13 @@ export async function undeployVertex(t: VertexEndpointTarget, loser: string, win
   await waitFor(api, op, `undeploying ${loser} from ${t.endpoint}`, t.healthTimeout);
 }
 
+/** The candidate keeps all traffic: the champion is undeployed. */
+export async function promoteVertex(t: VertexEndpointTarget, input: PromoteInput): Promise<Deployment> {
+  const { candidate, champion } = input.servers;
+  if (champion) await undeployVertex(t, champion.endpoint, candidate.endpoint);
+  return vertexDeployment(t, input.version.model, input.version.version, input.routerEndpoint, input.rollout);
+}
+
 /** All traffic back to the champion and the candidate undeployed. */
 export async function rollBackVertex(t: VertexEndpointTarget, servers: CandidateServers): Promise<void> {
   if (!servers.champion) return;
@@ -177,7 +184,7 @@ export async function rollBackVertex(t: VertexEndpointTarget, servers: Candidate
   await undeployVertex(t, servers.candidate.endpoint, servers.champion.endpoint);
 }
 
-export function vertexDeployment(
+function vertexDeployment(
   t: VertexEndpointTarget,
   model: string,
   version: number,

@@ -1,0 +1,62 @@
+/**
+ * Each deploy target's rollout operations behind one interface, so the rollout activities dispatch in one
+ * place: the local router, a Vertex AI endpoint's trafficSplit, or a KServe InferenceService's canary percent.
+ */
+import type { Deployment } from '../sdk/run-types.js';
+import type { DeployTarget } from '../sdk/spec/deploy.js';
+import type { DeployInput } from './deploy-local.js';
+import {
+  promoteKServe,
+  rollBackKServe,
+  routeKServeTraffic,
+  startKServeCandidate,
+} from './kubernetes/rollout-kserve.js';
+import type { ObjectStore } from './object-store.js';
+import { promoteCandidate, rollBackLocal, routeTraffic, startCandidate } from './rollout-local.js';
+import type { CandidateServers, PromoteInput, RollBackInput } from './rollout-types.js';
+import type { Route } from './traffic-router.js';
+import { promoteVertex, rollBackVertex, routeVertexTraffic, startVertexCandidate } from './vertex/rollout-vertex.js';
+
+export interface TrafficInput {
+  model: string;
+  step: string;
+  routes: Route[];
+  target?: DeployTarget;
+  /** The candidate's version (its route's weight is the canary share). */
+  candidate?: number;
+}
+
+export interface RolloutTargetOps {
+  /** Starts the candidate beside the champion with no traffic; fails before any traffic moves if it is unhealthy. */
+  start(input: DeployInput, store: ObjectStore): Promise<CandidateServers>;
+  route(input: TrafficInput): Promise<{ routerEndpoint: string }>;
+  promote(input: PromoteInput): Promise<Deployment>;
+  rollBack(input: RollBackInput, store: ObjectStore): Promise<void>;
+}
+
+export function rolloutTargetOps(home: string, target: DeployTarget | undefined): RolloutTargetOps {
+  switch (target?.kind) {
+    case 'vertex-endpoint':
+      return {
+        start: startVertexCandidate,
+        route: (input) => routeVertexTraffic(target, Object.fromEntries(input.routes.map((r) => [r.url, r.weight]))),
+        promote: (input) => promoteVertex(target, input),
+        rollBack: (input) => rollBackVertex(target, input.servers),
+      };
+    case 'kserve':
+      return {
+        start: startKServeCandidate,
+        route: (input) =>
+          routeKServeTraffic(target, input.model, input.routes.find((r) => r.version === input.candidate)?.weight ?? 0),
+        promote: (input) => promoteKServe(target, input.version.model, input.version.version, input.rollout),
+        rollBack: (input, store) => rollBackKServe(target, input.version.model, store, input.servers.champion?.version),
+      };
+    default:
+      return {
+        start: (input, store) => startCandidate(home, input, store),
+        route: (input) => routeTraffic(home, input),
+        promote: (input) => promoteCandidate(home, input),
+        rollBack: (input) => rollBackLocal(home, input),
+      };
+  }
+}
