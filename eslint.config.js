@@ -68,11 +68,11 @@ export default tseslint.config(
           patterns: [
             { group: ['@google-cloud/*', '@kubernetes/*'], message: 'I/O clients belong in activities/.' },
             {
-              group: ['../activities/*', '../activities'],
+              group: ['../activities/*', '../activities', '../../activities/*', '../../activities'],
               message: 'Import activities as types only.',
               allowTypeImports: true,
             },
-            { group: ['../workers/*'], message: 'workflows/ may not import workers/.' },
+            { group: ['../workers/*', '../../workers/*'], message: 'workflows/ may not import workers/.' },
           ],
         },
       ],

@@ -18,7 +18,7 @@ import type {
   AnalysisReport,
 } from '../sdk/run-types.js';
 import type { GateSpec, TrainSpec } from '../sdk/spec/pipeline.js';
-import { compareWithChampion } from './champion-gate.js';
+import { compareWithChampion } from './gate/champion.js';
 import {
   computeDriftReport,
   handOverToMonitor,
@@ -26,17 +26,23 @@ import {
   startTriggeredRun,
   type DriftCheckInput,
   type DriftReport,
-} from './monitoring.js';
-import { deployLocal, type DeployInput } from './deploy-local.js';
-import type { CandidateServers, PromoteInput, RollBackInput } from './rollout-types.js';
-import { rolloutTargetOps, type TrafficInput } from './rollout-targets.js';
-import { analyzeCanary, type AnalysisInput } from './canary-analysis.js';
-import { ingestData, readSource, type IngestInput } from './ingest.js';
-import { openObjectStore, type ObjectStore } from './object-store.js';
-import { recordApproval, recordDeployment, recordRollback, registerModel, type RegisterInput } from './registry.js';
-import { localPathOf, trainLocal } from './train-local.js';
-import { trainVertex } from './vertex/train-vertex.js';
-import { trainKubernetes } from './kubernetes/train-kubernetes.js';
+} from './monitor/monitoring.js';
+import { deployLocal, type DeployInput } from './deploy/local/deploy.js';
+import type { CandidateServers, PromoteInput, RollBackInput } from './deploy/types.js';
+import { rolloutTargetOps, type TrafficInput } from './deploy/targets.js';
+import { analyzeCanary, type AnalysisInput } from './deploy/canary-analysis.js';
+import { ingestData, readSource, type IngestInput } from './ingest/ingest.js';
+import { openObjectStore, type ObjectStore } from '../registry/object-store.js';
+import {
+  recordApproval,
+  recordDeployment,
+  recordRollback,
+  registerModel,
+  type RegisterInput,
+} from '../registry/registry.js';
+import { localPathOf, trainLocal } from './train/local.js';
+import { trainVertex } from './train/vertex.js';
+import { trainKubernetes } from './train/kubernetes.js';
 
 export interface ActivityOptions {
   /** Working directory for local jobs and servers (default `$MLOPS_HOME` or `./.mlops`). */
@@ -235,7 +241,7 @@ export function createActivities(options: ActivityOptions = {}) {
 }
 
 export type PipelineActivities = ReturnType<typeof createActivities>;
-export { openObjectStore, FileObjectStore, type ObjectStore } from './object-store.js';
-export { readManifest, listVersions, type Manifest } from './registry.js';
-export { getAlias, moveAlias, deploymentLog, liveAt, rollback, type DeploymentLogEntry } from './aliases.js';
-export { stopLocalServer } from './deploy-local.js';
+export { openObjectStore, FileObjectStore, type ObjectStore } from '../registry/object-store.js';
+export { readManifest, listVersions, type Manifest } from '../registry/registry.js';
+export { getAlias, moveAlias, deploymentLog, liveAt, rollback, type DeploymentLogEntry } from '../registry/aliases.js';
+export { stopLocalServer } from './deploy/local/deploy.js';

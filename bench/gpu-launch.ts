@@ -16,8 +16,8 @@ import { parseArgs } from 'node:util';
 import { asyncLocalStorage, Context, type Info } from '@temporalio/activity';
 import { noopMetricMeter } from '@temporalio/common';
 import { local } from '../sdk/factories.js';
-import { trainLocal } from '../activities/train-local.js';
-import { contractEnv } from '../activities/training-contract.js';
+import { trainLocal } from '../activities/train/local.js';
+import { contractEnv } from '../activities/train/contract.js';
 
 const { values } = parseArgs({
   options: {

@@ -11,8 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort } from '../activities/free-port.js';
-import { nodeScript } from '../activities/deploy-local.js';
+import { freePort } from '../activities/platform/free-port.js';
+import { nodeScript } from '../activities/deploy/local/deploy.js';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' } } });
 const requests = Number(values.requests);

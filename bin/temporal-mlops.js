@@ -3,4 +3,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../sdk/cli.ts');
+await import('../cli/index.ts');

@@ -79,7 +79,7 @@ export async function ensureTemporalCli(log: (line: string) => void = console.lo
   return cached;
 }
 
-import { freePort } from '../activities/free-port.js';
+import { freePort } from '../activities/platform/free-port.js';
 export { freePort };
 
 /** Waits until a Temporal frontend answers at `address`. */

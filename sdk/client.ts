@@ -14,7 +14,7 @@ import { z } from 'zod';
 import type { PipelineDefinition } from './define-pipeline.js';
 import { PipelineError, isPipelineErrorCode } from './errors.js';
 import { isValidRunKey, monitorWorkflowId, newRunKey, pipelineWorkflowId } from './ids.js';
-import type { DriftReport } from '../activities/monitoring.js';
+import type { DriftReport } from '../activities/monitor/monitoring.js';
 import type { MonitorStatus } from '../workflows/monitor.js';
 import type { ApprovalAttempt, PipelineResult, PipelineRunInput, PipelineStatus, Trigger } from './run-types.js';
 import { ApprovalPayloadSchema, type ApprovalPayload } from './spec/approval.js';

@@ -14,7 +14,7 @@ import {
   setHandler,
 } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
-import type { DriftReport } from '../activities/monitoring.js';
+import type { DriftReport } from '../activities/monitor/monitoring.js';
 import type { DataSnapshot } from '../sdk/run-types.js';
 import type { PipelineSpec } from '../sdk/spec/pipeline.js';
 

@@ -8,7 +8,7 @@
  */
 import { ApplicationFailure, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
-import type { CandidateServers } from '../activities/rollout-types.js';
+import type { CandidateServers } from '../activities/deploy/types.js';
 import type { AnalysisReport, DataSnapshot, Deployment, RegisteredVersion, RolloutRecord } from '../sdk/run-types.js';
 import type { DeploySpec } from '../sdk/spec/pipeline.js';
 import type { ApprovalPolicy } from '../sdk/spec/approval.js';

@@ -12,8 +12,8 @@ import { NativeConnection } from '@temporalio/worker';
 import { freePort, startDevServer, type DevServer } from '../../scripts/dev-server.js';
 import { createPipelineWorker } from '../../workers/index.js';
 import { PipelineClient } from '../../sdk/client.js';
-import { isOurProcess, readPid } from '../../activities/local-process.js';
-import { stopLocalServer } from '../../activities/deploy-local.js';
+import { isOurProcess, readPid } from '../../activities/platform/local-process.js';
+import { stopLocalServer } from '../../activities/deploy/local/deploy.js';
 import { eventually, fixturePipeline, StopWaiting } from '../helpers/harness.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];

@@ -1,5 +1,5 @@
 /** A minimal, valid lineage for registry tests. */
-import type { Lineage } from '../../activities/registry.js';
+import type { Lineage } from '../../registry/registry.js';
 
 export function lineage(runId: string, modelDir: string): Lineage {
   return {

@@ -1,6 +1,6 @@
 /** Registers a model version in its own process, so a test can SIGKILL it mid-upload. Args: storeUri modelDir. */
-import { openObjectStore } from '../../activities/object-store.js';
-import { registerModel } from '../../activities/registry.js';
+import { openObjectStore } from '../../registry/object-store.js';
+import { registerModel } from '../../registry/registry.js';
 import { lineage } from './lineage.js';
 
 const [storeUri, modelDir] = process.argv.slice(2) as [string, string];

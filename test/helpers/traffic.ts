@@ -1,5 +1,5 @@
 /** Generated prediction traffic for rollout tests: a steady stream of requests, every answer kept. */
-import type { RouterStats, TrafficState } from '../../activities/traffic-router.js';
+import type { RouterStats, TrafficState } from '../../activities/deploy/local/traffic-router.js';
 
 export interface Answer {
   at: number;

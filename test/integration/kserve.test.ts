@@ -18,7 +18,7 @@ import { definePipeline } from '../../sdk/define-pipeline.js';
 import { kserve } from '../../sdk/factories.js';
 import type { PipelineError } from '../../sdk/errors.js';
 import { ensureKServeCrd, startKubeCluster, type KubeCluster } from '../../scripts/kube.js';
-import type { InferenceService } from '../../activities/kubernetes/rollout-kserve.js';
+import type { InferenceService } from '../../activities/deploy/kserve.js';
 import { createTestBucket } from '../helpers/gcs.js';
 import { eventually, fixturePipeline, startHarness, type Harness } from '../helpers/harness.js';
 import { startPrometheus } from '../helpers/prometheus.js';

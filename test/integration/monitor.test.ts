@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openObjectStore, readManifest, resolveActivityOptions, stopLocalServer } from '../../activities/index.js';
-import { computeDriftReport } from '../../activities/monitoring.js';
+import { computeDriftReport } from '../../activities/monitor/monitoring.js';
 import { ensureTemporalCli } from '../../scripts/dev-server.js';
 import { definePipeline } from '../../sdk/define-pipeline.js';
 import { recordHistory } from '../helpers/histories.js';

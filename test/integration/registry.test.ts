@@ -10,9 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Storage } from '@google-cloud/storage';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { deploymentLog, getAlias, liveAt, moveAlias, rollback } from '../../activities/aliases.js';
-import { openObjectStore, PreconditionFailedError, type ObjectStore } from '../../activities/object-store.js';
-import { listVersions, readManifest, registerModel } from '../../activities/registry.js';
+import { deploymentLog, getAlias, liveAt, moveAlias, rollback } from '../../registry/aliases.js';
+import { openObjectStore, PreconditionFailedError, type ObjectStore } from '../../registry/object-store.js';
+import { listVersions, readManifest, registerModel } from '../../registry/registry.js';
 import { lineage } from '../helpers/lineage.js';
 
 const run = promisify(execFile);

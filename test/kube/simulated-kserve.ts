@@ -12,7 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Storage } from '@google-cloud/storage';
-import type { InferenceService } from '../../activities/kubernetes/rollout-kserve.js';
+import type { InferenceService } from '../../activities/deploy/kserve.js';
 
 interface Revision {
   name: string;

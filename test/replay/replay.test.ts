@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import { HISTORIES, historyJson as historyFromServer } from '../helpers/histories.js';
-import { stopLocalServer } from '../../activities/deploy-local.js';
+import { stopLocalServer } from '../../activities/deploy/local/deploy.js';
 import { fixturePipeline, startHarness, waitForStage, type Harness } from '../helpers/harness.js';
 
 let h: Harness;

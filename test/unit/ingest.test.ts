@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseCsv } from '../../activities/csv.js';
-import { checkAndProfile } from '../../activities/ingest.js';
+import { parseCsv } from '../../activities/ingest/csv.js';
+import { checkAndProfile } from '../../activities/ingest/ingest.js';
 import { IngestSpecSchema } from '../../sdk/spec/ingest.js';
 
 describe('parseCsv', () => {

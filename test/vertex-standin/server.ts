@@ -24,7 +24,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import protobuf from 'protobufjs';
 import { Storage } from '@google-cloud/storage';
-import { SmoothWeightedRoundRobin } from '../../activities/weighted-round-robin.js';
+import { SmoothWeightedRoundRobin } from '../../activities/deploy/local/weighted-round-robin.js';
 
 const require = createRequire(import.meta.url);
 const root = protobuf.Root.fromJSON(

@@ -11,10 +11,10 @@ import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activ
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { TrainingResult } from '../../sdk/run-types.js';
 import type { KubernetesBackend } from '../../sdk/spec/backends.js';
-import { contractEnv, type JobContractEnv } from '../training-contract.js';
-import { readRemoteMetrics } from '../remote-metrics.js';
-import { KubeApi, KubeApiError } from './api.js';
-import { sleepOrCancel } from '../sleep.js';
+import { contractEnv, type JobContractEnv } from './contract.js';
+import { readRemoteMetrics } from './remote-metrics.js';
+import { KubeApi, KubeApiError } from '../platform/kubernetes-api.js';
+import { sleepOrCancel } from '../platform/sleep.js';
 
 export const CONTAINER = 'train';
 export const JOB_KEY_LABEL = 'mlops.temporal.io/job-key';

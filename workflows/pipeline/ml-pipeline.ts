@@ -15,15 +15,15 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { PipelineActivities } from '../activities/index.js';
-import { PipelineSpecSchema, STAGES, type Stage } from '../sdk/spec/pipeline.js';
-import type { PipelineResult, PipelineRunInput, PipelineStatus, StageState } from '../sdk/run-types.js';
-import { stepActivityName, type StepContext } from '../sdk/define-step.js';
-import { isPipelineErrorCode, type PipelineErrorCode } from '../sdk/errors.js';
-import { ApprovalGate } from './approval.js';
-import { rollOut } from './rollout.js';
-import { RolloutSchema } from '../sdk/spec/rollout.js';
-import { approvalDetails, SEARCH_ATTRIBUTE_KEYS, searchStage } from './visibility.js';
+import type { PipelineActivities } from '../../activities/index.js';
+import { PipelineSpecSchema, STAGES, type Stage } from '../../sdk/spec/pipeline.js';
+import type { PipelineResult, PipelineRunInput, PipelineStatus, StageState } from '../../sdk/run-types.js';
+import { stepActivityName, type StepContext } from '../../sdk/define-step.js';
+import { isPipelineErrorCode, type PipelineErrorCode } from '../../sdk/errors.js';
+import { ApprovalGate } from '../approval.js';
+import { rollOut } from '../rollout.js';
+import { RolloutSchema } from '../../sdk/spec/rollout.js';
+import { approvalDetails, SEARCH_ATTRIBUTE_KEYS, searchStage } from '../visibility.js';
 
 /** The run's current state: stage, stage results, approval attempts. */
 export const statusQuery = defineQuery<PipelineStatus>('status');

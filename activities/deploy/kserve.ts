@@ -10,10 +10,10 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ApiException, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { Deployment } from '../../sdk/run-types.js';
 import { targetOf, type KServeTarget } from '../../sdk/spec/deploy.js';
-import type { DeployInput } from '../deploy-local.js';
-import type { ObjectStore } from '../object-store.js';
-import type { CandidateServers } from '../rollout-types.js';
-import { artifactsPrefix } from '../registry.js';
+import type { DeployInput } from './local/deploy.js';
+import type { ObjectStore } from '../../registry/object-store.js';
+import type { CandidateServers } from './types.js';
+import { artifactsPrefix } from '../../registry/registry.js';
 
 const GROUP = 'serving.kserve.io';
 const VERSION = 'v1beta1';

@@ -2,20 +2,15 @@
  * Each deploy target's rollout operations behind one interface, so the rollout activities dispatch in one
  * place: the local router, a Vertex AI endpoint's trafficSplit, or a KServe InferenceService's canary percent.
  */
-import type { Deployment } from '../sdk/run-types.js';
-import type { DeployTarget } from '../sdk/spec/deploy.js';
-import type { DeployInput } from './deploy-local.js';
-import {
-  promoteKServe,
-  rollBackKServe,
-  routeKServeTraffic,
-  startKServeCandidate,
-} from './kubernetes/rollout-kserve.js';
-import type { ObjectStore } from './object-store.js';
-import { promoteCandidate, rollBackLocal, routeTraffic, startCandidate } from './rollout-local.js';
-import type { CandidateServers, PromoteInput, RollBackInput } from './rollout-types.js';
-import type { Route } from './traffic-router.js';
-import { promoteVertex, rollBackVertex, routeVertexTraffic, startVertexCandidate } from './vertex/rollout-vertex.js';
+import type { Deployment } from '../../sdk/run-types.js';
+import type { DeployTarget } from '../../sdk/spec/deploy.js';
+import type { DeployInput } from './local/deploy.js';
+import { promoteKServe, rollBackKServe, routeKServeTraffic, startKServeCandidate } from './kserve.js';
+import type { ObjectStore } from '../../registry/object-store.js';
+import { promoteCandidate, rollBackLocal, routeTraffic, startCandidate } from './local/rollout.js';
+import type { CandidateServers, PromoteInput, RollBackInput } from './types.js';
+import type { Route } from './local/traffic-router.js';
+import { promoteVertex, rollBackVertex, routeVertexTraffic, startVertexCandidate } from './vertex.js';
 
 export interface TrafficInput {
   model: string;

@@ -8,8 +8,8 @@
  */
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { freePort } from './free-port.js';
-import { openObjectStore } from './object-store.js';
+import { freePort } from '../../platform/free-port.js';
+import { openObjectStore } from '../../../registry/object-store.js';
 
 const publicPort = Number(process.env.AIP_HTTP_PORT);
 const predictRoute = process.env.AIP_PREDICT_ROUTE ?? '/predict';

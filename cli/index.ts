@@ -5,13 +5,13 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { openObjectStore } from '../activities/object-store.js';
-import { readManifest } from '../activities/registry.js';
-import { MODELS_USAGE, modelsCommand } from './cli-models.js';
-import { PipelineClient } from './client.js';
-import { formatDuration } from './duration.js';
-import { PipelineError } from './errors.js';
-import type { ApprovalRecord, PipelineStatus } from './run-types.js';
+import { openObjectStore } from '../registry/object-store.js';
+import { readManifest } from '../registry/registry.js';
+import { MODELS_USAGE, modelsCommand } from './models.js';
+import { PipelineClient } from '../sdk/client.js';
+import { formatDuration } from '../sdk/duration.js';
+import { PipelineError } from '../sdk/errors.js';
+import type { ApprovalRecord, PipelineStatus } from '../sdk/run-types.js';
 
 const USAGE = `Usage:
   temporal-mlops pending [--pipeline NAME]                          runs awaiting approval: model, version, metrics, age

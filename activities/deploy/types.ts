@@ -1,7 +1,7 @@
 /** What a rollout passes between its activities, whatever the target (local, vertex-endpoint, kserve). */
-import type { AnalysisReport, Deployment, RegisteredVersion } from '../sdk/run-types.js';
-import type { DeploySpec } from '../sdk/spec/pipeline.js';
-import type { VersionServer } from './deploy-local.js';
+import type { AnalysisReport, Deployment, RegisteredVersion } from '../../sdk/run-types.js';
+import type { DeploySpec } from '../../sdk/spec/pipeline.js';
+import type { VersionServer } from './local/deploy.js';
 
 /** A version taking part in a rollout; `endpoint` is where its traffic goes (URL, or deployed model id). */
 export interface RolloutParticipant {

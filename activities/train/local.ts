@@ -9,10 +9,10 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ApplicationFailure, Context, CancelledFailure } from '@temporalio/activity';
-import type { LocalBackend } from '../sdk/spec/backends.js';
-import type { TrainingResult } from '../sdk/run-types.js';
-import { contractEnv, readMetrics, type JobContractEnv } from './training-contract.js';
-import { sleepOrCancel } from './sleep.js';
+import type { LocalBackend } from '../../sdk/spec/backends.js';
+import type { TrainingResult } from '../../sdk/run-types.js';
+import { contractEnv, readMetrics, type JobContractEnv } from './contract.js';
+import { sleepOrCancel } from '../platform/sleep.js';
 import {
   isOurProcess,
   readExitCode,
@@ -21,7 +21,7 @@ import {
   startDetached,
   stopProcessGroup,
   tailLines,
-} from './local-process.js';
+} from '../platform/local-process.js';
 
 export interface LocalTrainingJob {
   home: string;

@@ -4,16 +4,23 @@
  * sends a smoke prediction, then retires the model's previous local server and records the deployment.
  */
 import { promises as fs } from 'node:fs';
-import { freePort } from './free-port.js';
+import { freePort } from '../../platform/free-port.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { DataSnapshot, Deployment, RegisteredVersion } from '../sdk/run-types.js';
-import type { DeploySpec } from '../sdk/spec/pipeline.js';
-import { targetOf } from '../sdk/spec/deploy.js';
-import { isOurProcess, readExitCode, readPid, startDetached, stopProcessGroup, tailLines } from './local-process.js';
-import type { ObjectStore } from './object-store.js';
-import { artifactsPrefix } from './registry.js';
+import type { DataSnapshot, Deployment, RegisteredVersion } from '../../../sdk/run-types.js';
+import type { DeploySpec } from '../../../sdk/spec/pipeline.js';
+import { targetOf } from '../../../sdk/spec/deploy.js';
+import {
+  isOurProcess,
+  readExitCode,
+  readPid,
+  startDetached,
+  stopProcessGroup,
+  tailLines,
+} from '../../platform/local-process.js';
+import type { ObjectStore } from '../../../registry/object-store.js';
+import { artifactsPrefix } from '../../../registry/registry.js';
 
 export interface DeployInput {
   version: RegisteredVersion;

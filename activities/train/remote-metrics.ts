@@ -3,8 +3,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
-import { gcsObject } from './gcs-object-store.js';
-import { readMetrics } from './training-contract.js';
+import { gcsObject } from '../../registry/gcs-object-store.js';
+import { readMetrics } from './contract.js';
 
 export async function readRemoteMetrics(modelUri: string, jobDescription: string): Promise<Record<string, number>> {
   const { store, key } = gcsObject(modelUri);

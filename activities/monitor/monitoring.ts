@@ -5,13 +5,19 @@
  */
 import { Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { binnedShares, columnDrift, datasetDrift, type ColumnDrift, type ColumnKind } from '../sdk/drift/statistics.js';
-import { monitorWorkflowId, pipelineWorkflowId } from '../sdk/ids.js';
-import type { DataSnapshot, PipelineRunInput } from '../sdk/run-types.js';
-import type { PipelineSpec } from '../sdk/spec/pipeline.js';
-import { parseCsv } from './csv.js';
-import { readSource } from './ingest.js';
-import type { ObjectStore } from './object-store.js';
+import {
+  binnedShares,
+  columnDrift,
+  datasetDrift,
+  type ColumnDrift,
+  type ColumnKind,
+} from '../../sdk/drift/statistics.js';
+import { monitorWorkflowId, pipelineWorkflowId } from '../../sdk/ids.js';
+import type { DataSnapshot, PipelineRunInput } from '../../sdk/run-types.js';
+import type { PipelineSpec } from '../../sdk/spec/pipeline.js';
+import { parseCsv } from '../ingest/csv.js';
+import { readSource } from '../ingest/ingest.js';
+import type { ObjectStore } from '../../registry/object-store.js';
 
 export interface DriftCheckInput {
   model: string;

@@ -8,11 +8,16 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Deployment } from '../../sdk/run-types.js';
 import { targetOf, type VertexEndpointTarget } from '../../sdk/spec/deploy.js';
-import type { DeployInput } from '../deploy-local.js';
-import type { ObjectStore } from '../object-store.js';
-import type { CandidateServers, PromoteInput, RolloutParticipant } from '../rollout-types.js';
-import { VertexApiError, VertexEndpointsApi, type VertexEndpoint, type VertexOperation } from './api.js';
-import { artifactsPrefix } from '../registry.js';
+import type { DeployInput } from './local/deploy.js';
+import type { ObjectStore } from '../../registry/object-store.js';
+import type { CandidateServers, PromoteInput, RolloutParticipant } from './types.js';
+import {
+  VertexApiError,
+  VertexEndpointsApi,
+  type VertexEndpoint,
+  type VertexOperation,
+} from '../platform/vertex-api.js';
+import { artifactsPrefix } from '../../registry/registry.js';
 
 const MODEL_VERSION_LABEL = 'mlops-model-version';
 const POLL_MS = () => Number(process.env.MLOPS_VERTEX_POLL_MS ?? 15_000);

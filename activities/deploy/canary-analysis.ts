@@ -3,10 +3,10 @@
  * from the local router's own stats or from a Prometheus server scraping the router, judged against the
  * rollout's thresholds.
  */
-import type { AnalysisReport, VersionNumbers } from '../sdk/run-types.js';
-import type { AnalysisSpec } from '../sdk/spec/rollout.js';
-import type { RouterStats, TrafficState } from './traffic-router.js';
-import { googleAuthHeaders } from './vertex/api.js';
+import type { AnalysisReport, VersionNumbers } from '../../sdk/run-types.js';
+import type { AnalysisSpec } from '../../sdk/spec/rollout.js';
+import type { RouterStats, TrafficState } from './local/traffic-router.js';
+import { googleAuthHeaders } from '../platform/vertex-api.js';
 
 export interface AnalysisInput {
   model: string;

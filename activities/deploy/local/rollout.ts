@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import type { Deployment } from '../sdk/run-types.js';
+import type { Deployment } from '../../../sdk/run-types.js';
 import {
   isHealthy,
   liveServer,
@@ -16,12 +16,12 @@ import {
   nodeScript,
   startVersionServer,
   type DeployInput,
-} from './deploy-local.js';
-import { freePort } from './free-port.js';
-import { isOurProcess, readPid, startDetached, stopProcessGroup } from './local-process.js';
-import type { ObjectStore } from './object-store.js';
+} from './deploy.js';
+import { freePort } from '../../platform/free-port.js';
+import { isOurProcess, readPid, startDetached, stopProcessGroup } from '../../platform/local-process.js';
+import type { ObjectStore } from '../../../registry/object-store.js';
 import type { Route, TrafficState } from './traffic-router.js';
-import type { CandidateServers, PromoteInput, RollBackInput } from './rollout-types.js';
+import type { CandidateServers, PromoteInput, RollBackInput } from '../types.js';
 
 /** Starts the candidate's server (healthy + smoke) without giving it any traffic. */
 export async function startCandidate(home: string, input: DeployInput, store: ObjectStore): Promise<CandidateServers> {

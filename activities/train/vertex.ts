@@ -7,10 +7,10 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { TrainingResult } from '../../sdk/run-types.js';
 import type { VertexBackend } from '../../sdk/spec/backends.js';
-import { contractEnv, type JobContractEnv } from '../training-contract.js';
-import { readRemoteMetrics } from '../remote-metrics.js';
-import { sleepOrCancel } from '../sleep.js';
-import { consoleUrl, VertexApi, VertexApiError, type CustomJob } from './api.js';
+import { contractEnv, type JobContractEnv } from './contract.js';
+import { readRemoteMetrics } from './remote-metrics.js';
+import { sleepOrCancel } from '../platform/sleep.js';
+import { consoleUrl, VertexApi, VertexApiError, type CustomJob } from '../platform/vertex-api.js';
 
 const JOB_KEY_LABEL = 'mlops-job-key';
 const ACTIVE = new Set([

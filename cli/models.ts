@@ -1,7 +1,7 @@
 /** `temporal-mlops models ...`: the registry from the terminal (list, show, lineage, live). */
-import { deploymentLog, getAlias, liveAt } from '../activities/aliases.js';
-import type { ObjectStore } from '../activities/object-store.js';
-import { listVersions, readManifest, type Manifest } from '../activities/registry.js';
+import { deploymentLog, getAlias, liveAt } from '../registry/aliases.js';
+import type { ObjectStore } from '../registry/object-store.js';
+import { listVersions, readManifest, type Manifest } from '../registry/registry.js';
 
 export const MODELS_USAGE = `  temporal-mlops models list                                    models with their latest version and aliases
   temporal-mlops models show <name>[@<version>|@<alias>]         a version (default: the latest) and its status

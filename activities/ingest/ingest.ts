@@ -6,11 +6,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { ColumnSpec, IngestSpec } from '../sdk/spec/ingest.js';
-import type { ColumnProfile, DataProblem, DataSnapshot } from '../sdk/run-types.js';
+import type { ColumnSpec, IngestSpec } from '../../sdk/spec/ingest.js';
+import type { ColumnProfile, DataProblem, DataSnapshot } from '../../sdk/run-types.js';
 import { parseCsv } from './csv.js';
-import { gcsObject } from './gcs-object-store.js';
-import { sha256Hex, type ObjectStore } from './object-store.js';
+import { gcsObject } from '../../registry/gcs-object-store.js';
+import { sha256Hex, type ObjectStore } from '../../registry/object-store.js';
 
 export interface IngestInput {
   pipeline: string;
