@@ -32,6 +32,18 @@ const fmt = (m: Record<string, number>) =>
     .map(([k, v]) => `${k}=${Number(v.toFixed(4))}`)
     .join(' ');
 
+/** When the run trained several candidates: one line each, the winner marked, and why it won. */
+function selectionLines(selection: Manifest['lineage']['selection']): string[] {
+  if (!selection) return [];
+  return [
+    `candidates: ${selection.candidates.length}, winner ${selection.winner} by ${selection.metric}: ${selection.reason}`,
+    ...selection.candidates.map(
+      (c, i) =>
+        `  ${i === selection.winner ? '*' : ' '} ${i}  job ${c.jobKey}  ${JSON.stringify(c.params)}  ${fmt(c.metrics)}`,
+    ),
+  ];
+}
+
 function lineageText(m: Manifest): string {
   const l = m.lineage;
   const code = l.training.code;
@@ -44,6 +56,7 @@ function lineageText(m: Manifest): string {
     `params:     ${JSON.stringify(l.params)}`,
     `training:   job ${l.training.jobKey} on ${l.training.backend}, ${l.training.startedAt} → ${l.training.finishedAt}`,
     `metrics:    ${fmt(m.metrics)}`,
+    ...selectionLines(l.selection),
     `gate:       ${l.gate.passed ? 'passed' : 'failed'}; ${l.gate.checks.map((c) => c.reason).join('; ')}${l.gate.champion ? `; ${l.gate.champion.reason}` : ''}`,
   ];
   const a = m.approval;

@@ -10,6 +10,7 @@ import { activityContext } from '../activities/platform/context.js';
 import { fnv1a64 } from '../sdk/ids.js';
 import type {
   ApprovalRecord,
+  CandidateSelection,
   DataSnapshot,
   Deployment,
   GateReport,
@@ -35,6 +36,8 @@ export interface Lineage {
   snapshot: DataSnapshot;
   training: TrainingResult;
   gate: GateReport;
+  /** When the run trained several candidates: all of them and why this one won. */
+  selection?: CandidateSelection;
 }
 
 export interface ArtifactEntry {

@@ -1,7 +1,5 @@
 /** `PipelineClient`: start runs, read their status, approve or reject, await results as typed errors. */
 import {
-  ApplicationFailure,
-  CancelledFailure,
   Client,
   Connection,
   WorkflowExecutionAlreadyStartedError,
@@ -12,17 +10,40 @@ import {
 } from '@temporalio/client';
 import { z } from 'zod';
 import type { PipelineDefinition } from './define-pipeline.js';
-import { PipelineError, isPipelineErrorCode } from './errors.js';
-import { isValidRunKey, monitorWorkflowId, newRunKey, pipelineWorkflowId } from './ids.js';
-import type { DriftReport } from '../activities/monitor/monitoring.js';
-import type { MonitorStatus } from '../workflows/monitor.js';
-import type { ApprovalAttempt, PipelineResult, PipelineRunInput, PipelineStatus, Trigger } from './run-types.js';
+import { causeChain, PipelineError, pipelineFailureOf } from './errors.js';
+import {
+  isValidRunKey,
+  monitorWorkflowId,
+  newRunKey,
+  pipelineOfWorkflowId,
+  pipelineWorkflowId,
+  watchWorkflowId,
+} from './ids.js';
+import type {
+  ApprovalAttempt,
+  DriftReport,
+  MonitorStatus,
+  PipelineResult,
+  PipelineRunInput,
+  PipelineStatus,
+  Trigger,
+} from './run-types.js';
 import { ApprovalPayloadSchema, type ApprovalPayload } from './spec/approval.js';
 import { ParamsSchema } from './spec/common.js';
 import { parseOrThrow } from './validate.js';
 import { DEFAULT_TASK_QUEUE, resolveConnectionOptions, type ConnectionOptions } from './connection.js';
 import { PipelineSchedules } from './schedules.js';
-import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/visibility.js';
+import {
+  approveUpdate,
+  checkNowUpdate,
+  monitorStatusQuery,
+  rejectUpdate,
+  SEARCH_ATTRIBUTE_KEYS,
+  statusQuery,
+  WORKFLOW_TYPES,
+  type MlPipelineWorkflow,
+  type WatchNewDataWorkflow,
+} from '../workflows/messages.js';
 
 export interface PipelineClientOptions extends ConnectionOptions {
   taskQueue?: string;
@@ -37,6 +58,13 @@ export interface StartOptions {
   runKey?: string;
   params?: Record<string, string | number | boolean>;
   trigger?: Trigger;
+  /**
+   * A team's own workflow type to run instead of `mlPipeline` (built from `temporal-mlops/workflow`'s stages and
+   * registered with `createPipelineWorker({ workflowsPath })`). It gets the same run input, plus `input`.
+   */
+  workflowType?: string;
+  /** Extra fields of the custom workflow's input, beside the run input's (`spec`, `runKey`, ...). */
+  input?: Record<string, unknown>;
 }
 
 /** A started run. */
@@ -52,6 +80,8 @@ const StartOptionsSchema = z.strictObject({
   runKey: z.string().refine(isValidRunKey, 'must be 1-100 letters, digits, ".", "_" or "-"').optional(),
   params: ParamsSchema.optional(),
   trigger: z.custom<Trigger>((t) => typeof t === 'object' && t !== null && 'kind' in t).optional(),
+  workflowType: z.string().min(1).optional(),
+  input: z.record(z.string(), z.unknown()).optional(),
 });
 
 type RunRef = PipelineRun | string;
@@ -78,18 +108,10 @@ export function toPipelineError(err: unknown): unknown {
   if (err instanceof WorkflowNotFoundError)
     return new PipelineError('PipelineNotFound', err.message, undefined, { cause: err });
   if (!(err instanceof WorkflowFailedError) && !(err instanceof WorkflowUpdateFailedError)) return err;
-  let current: unknown = err.cause;
-  while (current instanceof Error) {
-    if (current instanceof ApplicationFailure && isPipelineErrorCode(current.type)) {
-      return new PipelineError(current.type, current.message, current.details?.[0], { cause: err });
-    }
-    if (current instanceof CancelledFailure)
-      return new PipelineError('PipelineCancelled', 'The run was cancelled', undefined, { cause: err });
-    if (!(current as { cause?: unknown }).cause) break;
-    current = (current as { cause?: unknown }).cause;
-  }
-  const innermost = current instanceof Error ? current.message : err.message;
-  return new PipelineError('Unknown', innermost, undefined, { cause: err });
+  const failure = pipelineFailureOf(err.cause);
+  if (failure) return new PipelineError(failure.code, failure.message, failure.details, { cause: err });
+  const innermost = [...causeChain(err)].at(-1) ?? err;
+  return new PipelineError('Unknown', innermost.message, undefined, { cause: err });
 }
 
 /**
@@ -128,6 +150,7 @@ export class PipelineClient {
     const opts = parseOrThrow(StartOptionsSchema, options, 'start options', 'InvalidInput');
     const runKey = opts.runKey ?? newRunKey(new Date(), Math.random);
     const input: PipelineRunInput = {
+      ...opts.input,
       spec: pipeline.spec,
       runKey,
       requestedBy: opts.requestedBy,
@@ -137,14 +160,17 @@ export class PipelineClient {
     };
     const workflowId = pipelineWorkflowId(pipeline.name, runKey);
     try {
-      const handle = await this.client.workflow.start('mlPipeline', {
-        taskQueue: this.taskQueue,
-        workflowId,
-        args: [input],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        staticSummary: `${pipeline.name} → ${pipeline.model}, requested by ${opts.requestedBy}`,
-      });
+      const handle = await this.client.workflow.start<MlPipelineWorkflow>(
+        opts.workflowType ?? WORKFLOW_TYPES.mlPipeline,
+        {
+          taskQueue: this.taskQueue,
+          workflowId,
+          args: [input],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          staticSummary: `${pipeline.name} → ${pipeline.model}, requested by ${opts.requestedBy}`,
+        },
+      );
       return { pipeline: pipeline.name, runKey, workflowId, runId: handle.firstExecutionRunId };
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
@@ -166,7 +192,7 @@ export class PipelineClient {
   /** The run's stage, stage results and approval audit trail (the workflow's `status` query). */
   async status(run: RunRef): Promise<PipelineStatus> {
     try {
-      return await this.handle(run).query<PipelineStatus>('status');
+      return await this.handle(run).query(statusQuery);
     } catch (err) {
       throw toPipelineError(err);
     }
@@ -194,7 +220,7 @@ export class PipelineClient {
     const body = parseOrThrow(ApprovalPayloadSchema, payload, `${decision} payload`, 'InvalidInput');
     const handle = this.handle(run);
     try {
-      return await handle.executeUpdate<ApprovalAttempt, [ApprovalPayload]>(decision, { args: [body] });
+      return await handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [body] });
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
         // The id exists but the run is over: say so, rather than "not found".
@@ -232,7 +258,7 @@ export class PipelineClient {
       const sa = wf.typedSearchAttributes;
       out.push({
         workflowId: wf.workflowId,
-        pipeline: sa.get(SEARCH_ATTRIBUTE_KEYS.pipeline) ?? wf.workflowId.split('/')[1]!,
+        pipeline: sa.get(SEARCH_ATTRIBUTE_KEYS.pipeline) ?? pipelineOfWorkflowId(wf.workflowId) ?? '',
         model: candidate.model ?? sa.get(SEARCH_ATTRIBUTE_KEYS.model) ?? '',
         version: candidate.version,
         metrics: candidate.metrics ?? {},
@@ -282,8 +308,8 @@ export class PipelineClient {
     if (!pipeline.spec.retrain.onNewDataPrefix) {
       throw new PipelineError('InvalidSpec', `Pipeline "${pipeline.name}" has no retrain.onNewDataPrefix to watch`);
     }
-    const workflowId = `watch/${pipeline.name}`;
-    await this.client.workflow.start('watchNewData', {
+    const workflowId = watchWorkflowId(pipeline.name);
+    await this.client.workflow.start<WatchNewDataWorkflow>(WORKFLOW_TYPES.watchNewData, {
       taskQueue: this.taskQueue,
       workflowId,
       args: [{ spec: pipeline.spec }],
@@ -294,12 +320,12 @@ export class PipelineClient {
 
   /** The monitor's state for a model: latest drift report, streak, retrains it started. */
   async monitorStatus(model: string): Promise<MonitorStatus> {
-    return this.client.workflow.getHandle(monitorWorkflowId(model)).query<MonitorStatus>('status');
+    return this.client.workflow.getHandle(monitorWorkflowId(model)).query(monitorStatusQuery);
   }
 
   /** Asks the model's monitor to check the latest closed window now; returns its latest report. */
   async checkMonitor(model: string): Promise<DriftReport | null> {
-    return this.client.workflow.getHandle(monitorWorkflowId(model)).executeUpdate<DriftReport | null, []>('checkNow');
+    return this.client.workflow.getHandle(monitorWorkflowId(model)).executeUpdate(checkNowUpdate);
   }
 
   /** Cancels the run; a running training job is stopped. */

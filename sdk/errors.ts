@@ -3,6 +3,7 @@
  * workflow raises, so the client maps a failed run back to a typed error without `instanceof` across realms.
  * Sandbox-safe: imported by workflow code.
  */
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 
 /** Every failure type a pipeline run or the SDK can report. */
 export const PIPELINE_ERROR_CODES = [
@@ -53,4 +54,36 @@ export class PipelineError extends Error {
 /** True when `code` is one of the SDK's failure types. */
 export function isPipelineErrorCode(code: unknown): code is PipelineErrorCode {
   return typeof code === 'string' && (PIPELINE_ERROR_CODES as readonly string[]).includes(code);
+}
+
+/**
+ * Failure types that no retry can fix: bad input, a bad job, a gate that said no. Activities raising them fail
+ * their stage at once; every activity proxy of the SDK's workflows uses this one list.
+ */
+export const NON_RETRYABLE_ERROR_TYPES: PipelineErrorCode[] = [
+  'InvalidSpec',
+  'InvalidInput',
+  'DataValidationFailed',
+  'TrainingFailed',
+  'InvalidMetrics',
+  'BackendNotAvailable',
+  'DeployFailed',
+  'StepFailed',
+];
+
+/** The errors of a failure's cause chain, outermost first. */
+export function* causeChain(err: unknown): Generator<Error> {
+  for (let current = err; current instanceof Error; current = (current as { cause?: unknown }).cause) yield current;
+}
+
+/** The first pipeline failure (or cancellation) in a failure's cause chain, or undefined when there is none. */
+export function pipelineFailureOf(
+  err: unknown,
+): { code: PipelineErrorCode; message: string; details?: unknown } | undefined {
+  for (const current of causeChain(err)) {
+    if (current instanceof ApplicationFailure && isPipelineErrorCode(current.type))
+      return { code: current.type, message: current.message, details: current.details?.[0] };
+    if (current instanceof CancelledFailure) return { code: 'PipelineCancelled', message: 'The run was cancelled' };
+  }
+  return undefined;
 }

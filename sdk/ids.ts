@@ -5,6 +5,12 @@ export function pipelineWorkflowId(pipeline: string, runKey: string): string {
   return `pipeline/${pipeline}/${runKey}`;
 }
 
+/** The pipeline name in a pipeline run's workflow id, or undefined when it is not one. */
+export function pipelineOfWorkflowId(workflowId: string): string | undefined {
+  const [kind, pipeline] = workflowId.split('/');
+  return kind === 'pipeline' ? pipeline : undefined;
+}
+
 /** Workflow id of a model's monitor: `monitor/<model>`. */
 export function monitorWorkflowId(model: string): string {
   return `monitor/${model}`;
@@ -13,6 +19,26 @@ export function monitorWorkflowId(model: string): string {
 /** Schedule id of a pipeline's retraining schedule: `retrain/<name>`. */
 export function retrainScheduleId(pipeline: string): string {
   return `retrain/${pipeline}`;
+}
+
+/** Workflow id of a pipeline's new-data watcher: `watch/<name>`. */
+export function watchWorkflowId(pipeline: string): string {
+  return `watch/${pipeline}`;
+}
+
+/** Workflow id prefix of a schedule's runs: the schedule appends `-<time>`, giving `pipeline/<name>/schedule-<time>`. */
+export function scheduledRunWorkflowId(pipeline: string): string {
+  return pipelineWorkflowId(pipeline, 'schedule');
+}
+
+/** The run key of a drift-triggered retrain: one per model version and serving window. */
+export function driftRunKey(version: number, window: string): string {
+  return `drift-v${version}-${window.replace(/[-:.]/g, '').toLowerCase()}`;
+}
+
+/** The run key of a new-data run: stable per object, label-safe, ≤ 40 characters. */
+export function newDataRunKey(objectUri: string): string {
+  return `data-${fnv1a64(objectUri)}`;
 }
 
 const RUN_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;

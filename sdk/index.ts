@@ -11,8 +11,59 @@ export {
 } from './client.js';
 export { PipelineError, PIPELINE_ERROR_CODES, type PipelineErrorCode } from './errors.js';
 export { evaluateGate } from './gate.js';
-export { pipelineWorkflowId, monitorWorkflowId, retrainScheduleId, trainingJobKey } from './ids.js';
+export { pipelineWorkflowId, monitorWorkflowId, retrainScheduleId, watchWorkflowId, trainingJobKey } from './ids.js';
 export { parseDuration, formatDuration } from './duration.js';
 export { DEFAULT_TASK_QUEUE } from './connection.js';
-export type * from './run-types.js';
-export * from './spec/index.js';
+export type {
+  Trigger,
+  PipelineRunInput,
+  PipelineStatus,
+  PipelineResult,
+  StageState,
+  DataSnapshot,
+  DataProblem,
+  ColumnProfile,
+  TrainingResult,
+  GateReport,
+  GateCheck,
+  ChampionCheck,
+  ChampionComparison,
+  RegisteredVersion,
+  ApprovalAttempt,
+  ApprovalRecord,
+  Deployment,
+  RolloutRecord,
+  AnalysisReport,
+  VersionNumbers,
+  CandidateSelection,
+  DriftReport,
+  ColumnReport,
+  MonitorReference,
+  MonitorState,
+  MonitorStatus,
+} from './run-types.js';
+export {
+  PipelineSpecSchema,
+  ApprovalPayloadSchema,
+  STAGES,
+  type PipelineConfig,
+  type PipelineSpec,
+  type Stage,
+  type TrainSpec,
+  type GateSpec,
+  type DeploySpec,
+  type IngestSpec,
+  type ColumnSpec,
+  type ApprovalPolicy,
+  type ApprovalPayload,
+  type TrainingBackend,
+  type LocalBackend,
+  type VertexBackend,
+  type KubernetesBackend,
+  type DeployTarget,
+  type LocalServerTarget,
+  type VertexEndpointTarget,
+  type KServeTarget,
+  type Rollout,
+  type AnalysisSpec,
+} from './spec/index.js';

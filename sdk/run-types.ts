@@ -212,6 +212,17 @@ export interface RolloutRecord {
 
 export type StageState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
 
+/** When a run trains several candidates: each one, the winner, and why it won (recorded in lineage). */
+export interface CandidateSelection {
+  /** The metric that decided, and whether higher is better. */
+  metric: string;
+  higherIsBetter: boolean;
+  candidates: { params: Record<string, string | number | boolean>; metrics: Record<string, number>; jobKey: string }[];
+  /** Index into `candidates`. */
+  winner: number;
+  reason: string;
+}
+
 /** What the `status` query answers. */
 export interface PipelineStatus {
   pipeline: string;
@@ -252,4 +263,59 @@ export interface PipelineResult {
   version: RegisteredVersion;
   approval: ApprovalRecord;
   deployment?: Deployment;
+}
+
+/** One column of a drift report. */
+export interface ColumnReport {
+  column: string;
+  test?: string;
+  score?: number;
+  threshold?: number;
+  drifted: boolean;
+  referenceRows?: number;
+  currentRows?: number;
+  error?: string;
+}
+
+/** A monitor check of one serving window against the training snapshot. */
+export interface DriftReport {
+  model: string;
+  version: number;
+  window: string;
+  checkedAt: string;
+  rows: number;
+  drifted: boolean;
+  share: number;
+  driftedColumns: number;
+  columns: ColumnReport[];
+  problems: string[];
+  reportUri: string;
+  htmlUri: string;
+}
+
+/** What a model's monitor compares serving windows against: the deployed version and its training snapshot. */
+export interface MonitorReference {
+  model: string;
+  version: number;
+  snapshot: DataSnapshot;
+  spec: PipelineSpec;
+  store?: string;
+}
+
+/** The monitor's state, carried across continue-as-new. */
+export interface MonitorState {
+  lastWindow?: string;
+  /** Consecutive drifted windows. */
+  streak: number;
+  lastRetrainAt?: string;
+  retrains: { workflowId: string; window: string; at: string; reportUri: string }[];
+  latest?: DriftReport;
+  checks: number;
+}
+
+/** What the monitor's `status` query answers. */
+export interface MonitorStatus extends MonitorState {
+  model: string;
+  version?: number;
+  referenceSnapshot?: string;
 }

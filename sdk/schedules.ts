@@ -7,8 +7,9 @@ import {
 } from '@temporalio/client';
 import type { PipelineDefinition } from './define-pipeline.js';
 import { PipelineError } from './errors.js';
-import { retrainScheduleId } from './ids.js';
+import { retrainScheduleId, scheduledRunWorkflowId } from './ids.js';
 import type { PipelineRunInput } from './run-types.js';
+import { WORKFLOW_TYPES } from '../workflows/messages.js';
 
 const OVERLAP = {
   skip: ScheduleOverlapPolicy.SKIP,
@@ -50,8 +51,8 @@ export class PipelineSchedules {
     };
     const action: ScheduleOptionsAction = {
       type: 'startWorkflow',
-      workflowType: 'mlPipeline',
-      workflowId: `pipeline/${pipeline.name}/schedule`,
+      workflowType: WORKFLOW_TYPES.mlPipeline,
+      workflowId: scheduledRunWorkflowId(pipeline.name),
       taskQueue: this.taskQueue,
       args: [input],
     };

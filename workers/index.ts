@@ -19,6 +19,11 @@ export interface PipelineWorkerOptions extends ActivityOptions {
   steps?: StepDefinition[];
   /** Pipelines this worker serves: checked at start-up for steps that are not registered. */
   pipelines?: PipelineDefinition[];
+  /**
+   * A team's own workflows module, bundled instead of the SDK's: it exports its workflows built from
+   * `temporal-mlops/workflow`'s stages and re-exports the SDK's (`export { mlPipeline, monitorModel, watchNewData }`).
+   */
+  workflowsPath?: string;
   /** A pre-built workflow bundle (tests build one per file to save seconds per worker). */
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** Passed through to `Worker.create` (concurrency, identity, ...). */
@@ -28,7 +33,7 @@ export interface PipelineWorkerOptions extends ActivityOptions {
 /** Path of the workflow entry point, `.ts` when running from sources and `.js` when compiled. */
 export function workflowsPath(): string {
   const here = fileURLToPath(import.meta.url);
-  return path.join(path.dirname(here), '..', 'workflows', `index${path.extname(here)}`);
+  return path.join(path.dirname(here), '..', 'workflows', `entry${path.extname(here)}`);
 }
 
 /**
@@ -61,6 +66,8 @@ export async function createPipelineWorker(options: PipelineWorkerOptions = {}):
     namespace: conn.namespace,
     taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
     activities,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: workflowsPath() }),
+    ...(options.workflowBundle
+      ? { workflowBundle: options.workflowBundle }
+      : { workflowsPath: options.workflowsPath ?? workflowsPath() }),
   });
 }

@@ -8,7 +8,7 @@
  * trace in history, and the audit trail must show refused attempts too. The validator only turns away
  * decisions on pipelines that need none.
  */
-import { ApplicationFailure, condition, defineSignal, defineUpdate, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
 import {
   ApprovalPayloadSchema,
   expandApprovers,
@@ -16,11 +16,7 @@ import {
   type ApprovalPolicy,
 } from '../sdk/spec/approval.js';
 import type { ApprovalAttempt, ApprovalRecord } from '../sdk/run-types.js';
-
-export const approveSignal = defineSignal<[unknown]>('approve');
-export const rejectSignal = defineSignal<[unknown]>('reject');
-export const approveUpdate = defineUpdate<ApprovalAttempt, [unknown]>('approve');
-export const rejectUpdate = defineUpdate<ApprovalAttempt, [unknown]>('reject');
+import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from './messages.js';
 
 const PAYLOAD_HELP = 'One JSON argument: {"by": "you@company.com", "comment": "why"}.';
 

@@ -4,54 +4,17 @@
  * training snapshot; sustained drift starts one retrain run, deduplicated by a run key derived from the window
  * and held back by a cooldown. Continues as new to keep its history small.
  */
-import {
-  condition,
-  continueAsNew,
-  defineQuery,
-  defineSignal,
-  defineUpdate,
-  proxyActivities,
-  setHandler,
-} from '@temporalio/workflow';
+import { condition, continueAsNew, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
-import type { DriftReport } from '../activities/monitor/monitoring.js';
-import type { DataSnapshot } from '../sdk/run-types.js';
-import type { PipelineSpec } from '../sdk/spec/pipeline.js';
-
-export interface MonitorReference {
-  model: string;
-  version: number;
-  snapshot: DataSnapshot;
-  spec: PipelineSpec;
-  store?: string;
-}
-
-export interface MonitorState {
-  lastWindow?: string;
-  /** Consecutive drifted windows. */
-  streak: number;
-  lastRetrainAt?: string;
-  retrains: { workflowId: string; window: string; at: string; reportUri: string }[];
-  latest?: DriftReport;
-  checks: number;
-}
+import { driftRunKey } from '../sdk/ids.js';
+import type { DriftReport, MonitorReference, MonitorState } from '../sdk/run-types.js';
+import { checkNowUpdate, monitorStatusQuery, newReferenceSignal } from './messages.js';
 
 export interface MonitorInput {
   model: string;
   reference?: MonitorReference;
   state?: MonitorState;
 }
-
-export interface MonitorStatus extends MonitorState {
-  model: string;
-  version?: number;
-  referenceSnapshot?: string;
-}
-
-export const newReferenceSignal = defineSignal<[MonitorReference]>('newReference');
-export const monitorStatusQuery = defineQuery<MonitorStatus>('status');
-/** Runs a check now and returns the latest report (for operators and tests). */
-export const checkNowUpdate = defineUpdate<DriftReport | null>('checkNow');
 
 const acts = proxyActivities<PipelineActivities>({ startToCloseTimeout: '10 minutes', retry: { maximumAttempts: 5 } });
 const CHECKS_PER_RUN = 200;
@@ -93,35 +56,9 @@ export async function monitorModel(input: MonitorInput): Promise<void> {
     state.latest = report;
     state.checks++;
     state.streak = report.drifted ? state.streak + 1 : 0;
-    const retrain = ref.spec.retrain;
     const cooled = !state.lastRetrainAt || Date.now() - Date.parse(state.lastRetrainAt) >= ref.spec.monitor.cooldown;
-    if (retrain.onDrift && state.streak >= ref.spec.monitor.sustainedWindows && cooled) {
-      const runKey = `drift-v${ref.version}-${report.window.replace(/[-:.]/g, '').toLowerCase()}`;
-      // Claim the trigger before awaiting, so a racing check sees the cooldown; give it back if nothing started.
-      const before = { lastRetrainAt: state.lastRetrainAt, streak: state.streak };
-      state.lastRetrainAt = new Date().toISOString();
-      state.streak = 0;
-      // One retrain per model at a time: while the previous one still runs, nothing new starts.
-      const previous = state.retrains.at(-1)?.workflowId;
-      const { workflowId, started } = await acts.startTriggeredRun(
-        ref.spec,
-        runKey,
-        { kind: 'drift', reportUri: report.reportUri },
-        previous,
-      );
-      if (!started) {
-        Object.assign(state, before);
-        return;
-      }
-      if (!state.retrains.some((r) => r.workflowId === workflowId)) {
-        state.retrains.push({
-          workflowId,
-          window: report.window,
-          at: state.lastRetrainAt,
-          reportUri: report.reportUri,
-        });
-      }
-    }
+    if (ref.spec.retrain.onDrift && state.streak >= ref.spec.monitor.sustainedWindows && cooled)
+      await startRetrain(ref, report, state);
   }
 
   for (let i = 0; i < CHECKS_PER_RUN; i++) {
@@ -135,4 +72,27 @@ export async function monitorModel(input: MonitorInput): Promise<void> {
     reference,
     state: { ...state, retrains: state.retrains.slice(-20) },
   });
+}
+
+/** Starts one drift-triggered retrain (deduplicated by the window's run key), unless the previous one still runs. */
+async function startRetrain(ref: MonitorReference, report: DriftReport, state: MonitorState): Promise<void> {
+  // Claim the trigger before awaiting, so a racing check sees the cooldown; give it back if nothing started.
+  const before = { lastRetrainAt: state.lastRetrainAt, streak: state.streak };
+  state.lastRetrainAt = new Date().toISOString();
+  state.streak = 0;
+  // One retrain per model at a time: while the previous one still runs, nothing new starts.
+  const previous = state.retrains.at(-1)?.workflowId;
+  const trigger = { kind: 'drift' as const, reportUri: report.reportUri };
+  const { workflowId, started } = await acts.startTriggeredRun(
+    ref.spec,
+    driftRunKey(ref.version, report.window),
+    trigger,
+    previous,
+  );
+  if (!started) {
+    Object.assign(state, before);
+    return;
+  }
+  if (!state.retrains.some((r) => r.workflowId === workflowId))
+    state.retrains.push({ workflowId, window: report.window, at: state.lastRetrainAt, reportUri: report.reportUri });
 }

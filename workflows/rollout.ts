@@ -6,13 +6,14 @@
  * fails with DeployRolledBack. After the last step the candidate is promoted and becomes `champion`.
  * Deterministic: all I/O happens in activities.
  */
-import { ApplicationFailure, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
-import type { PipelineActivities } from '../activities/index.js';
+import { ApplicationFailure, sleep, workflowInfo } from '@temporalio/workflow';
 import type { CandidateServers } from '../activities/deploy/types.js';
 import type { AnalysisReport, DataSnapshot, Deployment, RegisteredVersion, RolloutRecord } from '../sdk/run-types.js';
 import type { DeploySpec } from '../sdk/spec/pipeline.js';
 import type { ApprovalPolicy } from '../sdk/spec/approval.js';
+import type { PipelineActivities } from '../activities/index.js';
 import { ApprovalGate } from './approval.js';
+import { deployActivities } from './pipeline/activities.js';
 
 export interface RolloutInput {
   version: RegisteredVersion;
@@ -35,129 +36,172 @@ function describeBreach(report: AnalysisReport | undefined, reason: string): str
   return `${reason} at step ${report.step} (${report.traffic} % of traffic): candidate ${c.errors}/${c.requests} errors (${rate})${failed.length ? `; failed: ${failed.join(', ')}` : ''}`;
 }
 
+type Step = RolloutInput['deploy']['rollout']['steps'][number];
+type Route = { version: number; url: string; weight: number };
+
+/** The rollout workflow code: start the candidate, move traffic step by step, promote or roll back. */
 export async function rollOut(input: RolloutInput): Promise<Deployment> {
-  const { deploy, version, record } = input;
-  const rollout = deploy.rollout;
-  const model = version.model;
-  const acts = proxyActivities<PipelineActivities>({
-    startToCloseTimeout: deploy.target.healthTimeout + 120_000,
-    heartbeatTimeout: '30s',
-    retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['DeployFailed'] },
-  });
-  const { workflowId } = workflowInfo();
+  const rollout = await Rollout.start(input);
+  for (const [i, step] of rollout.steps.entries()) {
+    const routes = await rollout.route(i + 1, step);
+    if (!rollout.champion) break; // a first deployment: nothing to compare with
+    await rollout.bake(i + 1, step, routes);
+  }
+  return rollout.promote();
+}
 
-  const servers: CandidateServers = await acts.startCandidate({
-    version,
-    deploy,
-    snapshot: input.snapshot,
-    store: input.store,
-    monitor: input.monitor,
-  });
-  const champion = servers.champion;
-  record.champion = champion?.version;
-  // A first deployment has nothing to compare with or fall back to: it takes all traffic once healthy.
-  const steps = champion ? rollout.steps : [{ traffic: 100, bake: 0 }];
-  record.steps = steps.length;
+/** One rollout's state: the servers, the router, and the record the status query shows. */
+class Rollout {
+  private readonly acts: PipelineActivities;
+  private readonly policy: RolloutInput['deploy']['rollout'];
+  private readonly record: RolloutRecord;
+  private routerEndpoint = '';
+  readonly champion: CandidateServers['champion'];
+  readonly steps: Step[];
 
-  let routerEndpoint = '';
-  const rollBack = async (report: AnalysisReport | undefined, reason: string): Promise<never> => {
-    const message = describeBreach(report, reason);
-    record.state = 'rolled-back';
-    if (champion) record.traffic = { [String(champion.version)]: 100 };
-    await acts.rollBackCandidate({
-      version,
-      deploy,
-      servers,
-      routerEndpoint,
-      report,
-      reason: message,
-      requestedBy: input.requestedBy,
-      store: input.store,
-    });
-    throw ApplicationFailure.create({
-      type: 'DeployRolledBack',
-      message: `${model} v${version.version} was rolled back; ${champion ? `v${champion.version} keeps serving` : 'nothing else was serving'}. ${message}`,
-      nonRetryable: true,
-      details: [{ rollout: record }],
-    });
-  };
+  private constructor(
+    private readonly input: RolloutInput,
+    private readonly servers: CandidateServers,
+    acts: PipelineActivities,
+  ) {
+    this.acts = acts;
+    this.policy = input.deploy.rollout;
+    this.record = input.record;
+    this.champion = servers.champion;
+    this.record.champion = this.champion?.version;
+    // A first deployment has nothing to compare with or fall back to: it takes all traffic once healthy.
+    this.steps = this.champion ? this.policy.steps : [{ traffic: 100, bake: 0 }];
+    this.record.steps = this.steps.length;
+  }
 
-  /** onBreach: pause. Holds the split until a decision; returns when approved, rolls back otherwise. */
-  const pause = async (report: AnalysisReport | undefined, reason: string): Promise<void> => {
-    const message = describeBreach(report, reason);
-    const gate = new ApprovalGate({ ...input.approval, required: true }, input.requestedBy);
-    gate.install(); // the approve/reject Signals and Updates now decide on the rollout
-    Object.assign(record, { state: 'paused', pausedBecause: message, decisionAttempts: gate.attempts });
-    const outcome = await gate.wait();
-    (record.decisions ??= []).push(outcome);
-    if (outcome.decision !== 'approved') {
-      const by = outcome.rejection?.by;
-      await rollBack(report, `${reason}; paused for a decision: ${outcome.decision}${by ? ` by ${by}` : ''}`);
-    }
-    Object.assign(record, { state: 'baking', pausedBecause: undefined, failedAnalyses: 0 });
-  };
-  const breach = rollout.onBreach === 'pause' ? pause : rollBack;
+  /** Starts the candidate healthy beside the champion, with no traffic. */
+  static async start(input: RolloutInput): Promise<Rollout> {
+    const acts = deployActivities(input.deploy);
+    const { version, deploy, snapshot, store, monitor } = input;
+    const servers = await acts.startCandidate({ version, deploy, snapshot, store, monitor });
+    return new Rollout(input, servers, acts);
+  }
 
-  for (const [i, step] of steps.entries()) {
-    const stepNumber = i + 1;
-    const routes = [{ version: version.version, url: servers.candidate.endpoint, weight: step.traffic }];
-    if (champion && step.traffic < 100)
-      routes.push({ version: champion.version, url: champion.endpoint, weight: 100 - step.traffic });
-    ({ routerEndpoint } = await acts.routeTraffic({
-      model,
-      step: `${workflowId}/step-${stepNumber}`,
+  /** Sets the step's traffic split. */
+  async route(stepNumber: number, step: Step): Promise<Route[]> {
+    const { version, deploy } = this.input;
+    const routes: Route[] = [{ version: version.version, url: this.servers.candidate.endpoint, weight: step.traffic }];
+    if (this.champion && step.traffic < 100)
+      routes.push({ version: this.champion.version, url: this.champion.endpoint, weight: 100 - step.traffic });
+    ({ routerEndpoint: this.routerEndpoint } = await this.acts.routeTraffic({
+      model: version.model,
+      step: `${workflowInfo().workflowId}/step-${stepNumber}`,
       routes,
       target: deploy.target,
       candidate: version.version,
     }));
-    Object.assign(record, {
+    Object.assign(this.record, {
       step: stepNumber,
       state: 'baking',
-      routerEndpoint,
+      routerEndpoint: this.routerEndpoint,
       traffic: Object.fromEntries(routes.map((r) => [String(r.version), r.weight])),
     } satisfies Partial<RolloutRecord>);
-    if (!champion) break;
-
-    const stepStartedAt = new Date().toISOString();
-    const bake = step.bake ?? rollout.bake;
-    let last: AnalysisReport | undefined;
-    for (let elapsed = 0; elapsed < bake;) {
-      const wait = Math.min(rollout.analysis.interval, bake - elapsed);
-      await sleep(wait);
-      elapsed += wait;
-      last = await acts.analyzeCanary({
-        model,
-        candidate: version.version,
-        champion: champion.version,
-        routerEndpoint,
-        analysis: rollout.analysis,
-        step: stepNumber,
-        traffic: step.traffic,
-        stepStartedAt,
-        targets: Object.fromEntries(routes.map((r) => [String(r.version), r.url])),
-      });
-      record.latestAnalysis = last;
-      if (!last.passed && ++record.failedAnalyses > rollout.failuresTolerated)
-        await breach(last, 'the canary analysis failed');
-    }
-    if (bake === 0) continue; // a direct switch (no rollout in the spec): nothing to judge
-    if (last) record.analyses.push(last);
-    if (!last?.conclusive)
-      await breach(
-        last,
-        `not enough traffic to judge the candidate (fewer than analysis.minRequests = ${rollout.analysis.minRequests} requests)`,
-      );
+    return routes;
   }
 
-  const deployment = await acts.promoteCandidate({
-    version,
-    deploy,
-    servers,
-    routerEndpoint,
-    rollout: { ...record, state: 'promoted' },
-    store: input.store,
-    requestedBy: input.requestedBy,
-  });
-  record.state = 'promoted';
-  return deployment;
+  /** Bakes the step on durable timers, analysing every interval; a breach rolls back or pauses. */
+  async bake(stepNumber: number, step: Step, routes: Route[]): Promise<void> {
+    const bake = step.bake ?? this.policy.bake;
+    if (bake === 0) return; // a direct switch (no rollout in the spec): nothing to judge
+    const stepStartedAt = new Date().toISOString();
+    let last: AnalysisReport | undefined;
+    for (let elapsed = 0; elapsed < bake;) {
+      const wait = Math.min(this.policy.analysis.interval, bake - elapsed);
+      await sleep(wait);
+      elapsed += wait;
+      last = await this.analyze(stepNumber, step, routes, stepStartedAt);
+      this.record.latestAnalysis = last;
+      if (!last.passed && ++this.record.failedAnalyses > this.policy.failuresTolerated)
+        await this.breach(last, 'the canary analysis failed');
+    }
+    if (last) this.record.analyses.push(last);
+    if (!last?.conclusive) {
+      const minRequests = this.policy.analysis.minRequests;
+      await this.breach(
+        last,
+        `not enough traffic to judge the candidate (fewer than analysis.minRequests = ${minRequests} requests)`,
+      );
+    }
+  }
+
+  /** Makes the candidate the champion. */
+  async promote(): Promise<Deployment> {
+    const { version, deploy, store, requestedBy } = this.input;
+    const deployment = await this.acts.promoteCandidate({
+      version,
+      deploy,
+      servers: this.servers,
+      routerEndpoint: this.routerEndpoint,
+      rollout: { ...this.record, state: 'promoted' },
+      store,
+      requestedBy,
+    });
+    this.record.state = 'promoted';
+    return deployment;
+  }
+
+  private analyze(stepNumber: number, step: Step, routes: Route[], stepStartedAt: string): Promise<AnalysisReport> {
+    const { version } = this.input;
+    return this.acts.analyzeCanary({
+      model: version.model,
+      candidate: version.version,
+      champion: this.champion!.version,
+      routerEndpoint: this.routerEndpoint,
+      analysis: this.policy.analysis,
+      step: stepNumber,
+      traffic: step.traffic,
+      stepStartedAt,
+      targets: Object.fromEntries(routes.map((r) => [String(r.version), r.url])),
+    });
+  }
+
+  private breach(report: AnalysisReport | undefined, reason: string): Promise<void> {
+    return this.policy.onBreach === 'pause' ? this.pause(report, reason) : this.rollBack(report, reason);
+  }
+
+  /** Traffic back to the champion, the candidate stopped, then the run fails with DeployRolledBack. */
+  private async rollBack(report: AnalysisReport | undefined, reason: string): Promise<never> {
+    const { version, deploy, store, requestedBy } = this.input;
+    const message = describeBreach(report, reason);
+    const champion = this.champion;
+    this.record.state = 'rolled-back';
+    if (champion) this.record.traffic = { [String(champion.version)]: 100 };
+    const servers = this.servers;
+    await this.acts.rollBackCandidate({
+      version,
+      deploy,
+      servers,
+      routerEndpoint: this.routerEndpoint,
+      report,
+      reason: message,
+      requestedBy,
+      store,
+    });
+    throw ApplicationFailure.create({
+      type: 'DeployRolledBack',
+      message: `${version.model} v${version.version} was rolled back; ${champion ? `v${champion.version} keeps serving` : 'nothing else was serving'}. ${message}`,
+      nonRetryable: true,
+      details: [{ rollout: this.record }],
+    });
+  }
+
+  /** onBreach: pause. Holds the split until a decision; returns when approved, rolls back otherwise. */
+  private async pause(report: AnalysisReport | undefined, reason: string): Promise<void> {
+    const message = describeBreach(report, reason);
+    const gate = new ApprovalGate({ ...this.input.approval, required: true }, this.input.requestedBy);
+    gate.install(); // the approve/reject Signals and Updates now decide on the rollout
+    Object.assign(this.record, { state: 'paused', pausedBecause: message, decisionAttempts: gate.attempts });
+    const outcome = await gate.wait();
+    (this.record.decisions ??= []).push(outcome);
+    if (outcome.decision !== 'approved') {
+      const by = outcome.rejection?.by;
+      await this.rollBack(report, `${reason}; paused for a decision: ${outcome.decision}${by ? ` by ${by}` : ''}`);
+    }
+    Object.assign(this.record, { state: 'baking', pausedBecause: undefined, failedAnalyses: 0 });
+  }
 }

@@ -1,14 +1,7 @@
 /** What the Temporal Web UI shows of a run: search attributes to filter by, and the details panel. */
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { GateReport, PipelineStatus, RegisteredVersion, TrainingResult } from '../sdk/run-types.js';
 
-/** Registered by `scripts/dev-server.ts` on the dev server, or `temporal-mlops setup-search-attributes` on a cluster. */
-export const SEARCH_ATTRIBUTE_KEYS = {
-  pipeline: defineSearchAttributeKey('MlopsPipeline', SearchAttributeType.KEYWORD),
-  model: defineSearchAttributeKey('MlopsModel', SearchAttributeType.KEYWORD),
-  stage: defineSearchAttributeKey('MlopsStage', SearchAttributeType.KEYWORD),
-  modelVersion: defineSearchAttributeKey('MlopsModelVersion', SearchAttributeType.INT),
-};
+export { SEARCH_ATTRIBUTE_KEYS } from './messages.js';
 
 /** The `MlopsStage` value: the stage name, with the approval wait spelled as what a person looks for. */
 export function searchStage(stage: PipelineStatus['stage']): string {

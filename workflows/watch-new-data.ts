@@ -5,7 +5,7 @@
  */
 import { continueAsNew, proxyActivities, sleep } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
-import { fnv1a64 } from '../sdk/ids.js';
+import { newDataRunKey } from '../sdk/ids.js';
 import type { PipelineSpec } from '../sdk/spec/pipeline.js';
 
 export interface WatchInput {
@@ -17,11 +17,6 @@ export interface WatchInput {
 const acts = proxyActivities<PipelineActivities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 10 } });
 const POLLS_PER_RUN = 100;
 const SEEN_KEPT = 5000;
-
-/** The run key of an object: stable, label-safe, ≤ 40 characters. */
-export function newDataRunKey(objectUri: string): string {
-  return `data-${fnv1a64(objectUri)}`;
-}
 
 export async function watchNewData(input: WatchInput): Promise<void> {
   const prefix = input.spec.retrain.onNewDataPrefix!;

@@ -13,8 +13,22 @@ import {
   type ColumnKind,
 } from '../../sdk/drift/statistics.js';
 import { monitorWorkflowId, pipelineWorkflowId } from '../../sdk/ids.js';
-import type { DataSnapshot, PipelineRunInput } from '../../sdk/run-types.js';
+import type {
+  ColumnReport,
+  DataSnapshot,
+  DriftReport,
+  MonitorReference,
+  PipelineRunInput,
+} from '../../sdk/run-types.js';
+
+export type { ColumnReport, DriftReport };
 import type { PipelineSpec } from '../../sdk/spec/pipeline.js';
+import {
+  newReferenceSignal,
+  WORKFLOW_TYPES,
+  type MlPipelineWorkflow,
+  type MonitorModelWorkflow,
+} from '../../workflows/messages.js';
 import { parseCsv } from '../ingest/csv.js';
 import { readSource } from '../ingest/ingest.js';
 import type { ObjectStore } from '../../registry/object-store.js';
@@ -27,32 +41,6 @@ export interface DriftCheckInput {
   store?: string;
   /** Only windows that start after this one are considered. */
   afterWindow?: string;
-}
-
-export interface ColumnReport {
-  column: string;
-  test?: string;
-  score?: number;
-  threshold?: number;
-  drifted: boolean;
-  referenceRows?: number;
-  currentRows?: number;
-  error?: string;
-}
-
-export interface DriftReport {
-  model: string;
-  version: number;
-  window: string;
-  checkedAt: string;
-  rows: number;
-  drifted: boolean;
-  share: number;
-  driftedColumns: number;
-  columns: ColumnReport[];
-  problems: string[];
-  reportUri: string;
-  htmlUri: string;
 }
 
 const windowsPrefix = (model: string) => `monitoring/${model}/windows/`;
@@ -251,7 +239,7 @@ export async function startTriggeredRun(
   const workflowId = pipelineWorkflowId(spec.name, runKey);
   const input: PipelineRunInput = { spec, runKey, requestedBy: spec.retrain.requestedBy, trigger, params: {} };
   try {
-    await ctx.client.workflow.start('mlPipeline', {
+    await ctx.client.workflow.start<MlPipelineWorkflow>(WORKFLOW_TYPES.mlPipeline, {
       taskQueue: ctx.info.taskQueue,
       workflowId,
       args: [input],
@@ -266,20 +254,14 @@ export async function startTriggeredRun(
 }
 
 /** Starts the model's monitor, or hands the running one its new reference (signal-with-start: one per model). */
-export async function handOverToMonitor(reference: {
-  model: string;
-  version: number;
-  snapshot: DataSnapshot;
-  spec: PipelineSpec;
-  store?: string;
-}): Promise<string> {
+export async function handOverToMonitor(reference: MonitorReference): Promise<string> {
   const ctx = Context.current();
   const workflowId = monitorWorkflowId(reference.model);
-  await ctx.client.workflow.signalWithStart('monitorModel', {
+  await ctx.client.workflow.signalWithStart<MonitorModelWorkflow, [MonitorReference]>(WORKFLOW_TYPES.monitorModel, {
     taskQueue: ctx.info.taskQueue,
     workflowId,
     args: [{ model: reference.model }],
-    signal: 'newReference',
+    signal: newReferenceSignal,
     signalArgs: [reference],
   });
   return workflowId;

@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
+import { approveSignal } from '../../workflows/messages.js';
 import { HISTORIES, historyJson as historyFromServer } from '../helpers/histories.js';
 import { stopLocalServer } from '../../activities/deploy/local/deploy.js';
 import { fixturePipeline, startHarness, waitForStage, type Harness } from '../helpers/harness.js';
@@ -41,7 +42,7 @@ describe('mlPipeline replay', () => {
         async () => {
           const r = await h.client.start(fixturePipeline(), { requestedBy: 'ci@acme.com' });
           await waitForStage(h, r.workflowId, 'approval');
-          await h.client.handle(r).signal('approve', { by: 'nobody' });
+          await h.client.handle(r).signal(approveSignal, { by: 'nobody' });
           await h.client.approve(r, { by: 'ana@acme.com', comment: 'ok' });
           await h.client.result(r);
           return r.workflowId;

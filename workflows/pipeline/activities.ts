@@ -1,0 +1,40 @@
+/**
+ * The pipeline's activity proxies. Short activities share one proxy; training and deploy take their timeouts
+ * from the spec. Every proxy refuses to retry the same failure types (`NON_RETRYABLE_ERROR_TYPES`).
+ */
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import type { PipelineActivities } from '../../activities/index.js';
+import { NON_RETRYABLE_ERROR_TYPES } from '../../sdk/errors.js';
+import type { PipelineSpec } from '../../sdk/spec/pipeline.js';
+
+/** Ingest, gate, register, approval records, named steps, hand-over. */
+export const quick = proxyActivities<PipelineActivities>({
+  startToCloseTimeout: '10 minutes',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+});
+
+/**
+ * The training activity under the spec's timeout, heartbeat and attempts. It waits for the job's cancellation to
+ * complete, so a cancelled run never leaves a job running.
+ */
+export function trainActivity(spec: PipelineSpec): PipelineActivities['trainModel'] {
+  return proxyActivities<PipelineActivities>({
+    startToCloseTimeout: spec.train.timeout,
+    heartbeatTimeout: spec.train.heartbeatTimeout,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: {
+      maximumAttempts: spec.train.maxAttempts,
+      initialInterval: '2s',
+      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+    },
+  }).trainModel;
+}
+
+/** Activities of the deploy stage and the rollout, with time for the target's health check. */
+export function deployActivities(deploy: PipelineSpec['deploy']): PipelineActivities {
+  return proxyActivities<PipelineActivities>({
+    startToCloseTimeout: deploy ? deploy.target.healthTimeout + 120_000 : '10 minutes',
+    heartbeatTimeout: '30s',
+    retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+  });
+}

@@ -1,0 +1,252 @@
+/**
+ * The pipeline's stages as building blocks. `mlPipeline` calls them in order; a team's own workflow may call
+ * them in any shape (two candidates in parallel, an extra check between stages), and keeps the same status
+ * query, approval audit, search attributes and registry lineage. Each takes the run (`new PipelineRunState(input)`)
+ * and what earlier stages returned. Deterministic: all I/O happens in activities.
+ *
+ * @example
+ * export async function myPipeline(input: PipelineRunInput) {
+ *   const run = new PipelineRunState(input);
+ *   const snapshot = await ingest(run);
+ *   const training = await train(run, snapshot);
+ *   const report = await gate(run, snapshot, training);
+ *   const version = await register(run, { snapshot, training, gate: report });
+ *   await awaitApproval(run, { version, training, gate: report });
+ *   await deploy(run, { version, snapshot });
+ *   run.finish();
+ * }
+ */
+import { setCurrentDetails, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import type {
+  ApprovalRecord,
+  CandidateSelection,
+  DataSnapshot,
+  Deployment,
+  GateReport,
+  RegisteredVersion,
+  TrainingResult,
+} from '../../sdk/run-types.js';
+import { RolloutSchema } from '../../sdk/spec/rollout.js';
+import { rollOut } from '../rollout.js';
+import { approvalDetails, SEARCH_ATTRIBUTE_KEYS } from '../visibility.js';
+import { deployActivities, quick, trainActivity } from './activities.js';
+import { fail, type PipelineRunState } from './run-state.js';
+
+type Params = Record<string, string | number | boolean>;
+
+/** Ingest stage: checks the spec's source and snapshots it (content-addressed). */
+export async function ingest(run: PipelineRunState): Promise<DataSnapshot> {
+  const { spec, input } = run;
+  const snapshot = await run.stage('ingest', () =>
+    quick.ingestData({ pipeline: spec.name, runKey: input.runKey, ingest: spec.ingest, store: run.store }),
+  );
+  run.status.snapshot = snapshot;
+  return snapshot;
+}
+
+/** The parameters a training job gets: the spec's, overridden by the run's. */
+export function trainingParams(run: PipelineRunState): Params {
+  return { ...run.spec.train.params, ...run.input.params };
+}
+
+/**
+ * One training job on the spec's backend, without stage bookkeeping: for workflows that train several
+ * candidates inside one `run.stage('train', ...)`. Each call is its own activity, so its own job key.
+ */
+export function trainJob(run: PipelineRunState, snapshot: DataSnapshot, params: Params): Promise<TrainingResult> {
+  const { spec, input } = run;
+  return trainActivity(spec)({
+    pipeline: spec.name,
+    runKey: input.runKey,
+    train: spec.train,
+    params,
+    snapshot,
+    store: run.store,
+  });
+}
+
+/** Train stage: one job with the run's parameters (or `params`). */
+export async function train(
+  run: PipelineRunState,
+  snapshot: DataSnapshot,
+  params = trainingParams(run),
+): Promise<TrainingResult> {
+  const training = await run.stage('train', () => trainJob(run, snapshot, params));
+  run.status.training = training;
+  return training;
+}
+
+/** Gate stage: the spec's thresholds and champion comparison; fails the run with GateFailed when it says no. */
+export async function gate(
+  run: PipelineRunState,
+  snapshot: DataSnapshot,
+  training: TrainingResult,
+): Promise<GateReport> {
+  return run.stage('gate', async () => {
+    const report = await quick.evaluateGate({
+      gate: run.spec.gate,
+      metrics: training.metrics,
+      model: run.model,
+      store: run.store,
+      snapshot,
+    });
+    run.status.gate = report;
+    if (!report.passed) {
+      const failed = report.checks.filter((c) => !c.passed).map((c) => c.reason);
+      if (report.champion && !report.champion.passed) failed.push(report.champion.reason);
+      fail('GateFailed', `The validation gate failed: ${failed.join('; ')}`, report);
+    }
+    return report;
+  });
+}
+
+/** What `register` records of the run. */
+export interface RegisterOptions {
+  snapshot: DataSnapshot;
+  training: TrainingResult;
+  gate: GateReport;
+  /** The winning job's parameters (default: the run's). */
+  params?: Params;
+  /** When several candidates were trained: all of them and why the winner won (recorded in lineage). */
+  selection?: CandidateSelection;
+}
+
+/** Register stage: a new version in the registry with the run's full lineage. */
+export async function register(run: PipelineRunState, options: RegisterOptions): Promise<RegisteredVersion> {
+  const { spec, input } = run;
+  const info = workflowInfo();
+  const version = await run.stage('register', () =>
+    quick.registerModel({
+      model: run.model,
+      store: run.store,
+      description: spec.register.description,
+      lineage: {
+        pipeline: spec.name,
+        runKey: input.runKey,
+        workflowId: info.workflowId,
+        runId: info.runId,
+        requestedBy: input.requestedBy,
+        trigger: input.trigger,
+        params: options.params ?? trainingParams(run),
+        snapshot: options.snapshot,
+        training: options.training,
+        gate: options.gate,
+        ...(options.selection ? { selection: options.selection } : {}),
+      },
+    }),
+  );
+  run.status.version = version;
+  run.upsertSearch([{ key: SEARCH_ATTRIBUTE_KEYS.modelVersion, value: version.version }]);
+  return version;
+}
+
+/** What the approval wait shows approvers. */
+export interface ApprovalOptions {
+  version: RegisteredVersion;
+  training: TrainingResult;
+  gate: GateReport;
+}
+
+/**
+ * Approval stage: waits for the spec's approval policy (Signals from the Web UI, Updates from the CLI and SDK),
+ * records the decision on the version, and fails the run with ApprovalRejected or ApprovalTimedOut.
+ */
+export async function awaitApproval(run: PipelineRunState, options: ApprovalOptions): Promise<ApprovalRecord> {
+  return run.stage('approval', async () => {
+    const record = run.spec.approval.required ? await waitForDecision(run, options) : run.gate.record('not-required');
+    run.status.approval.record = record;
+    await quick.recordApproval({ version: options.version, store: run.store, record });
+    if (record.decision === 'rejected') {
+      const { by, comment } = record.rejection ?? {};
+      fail('ApprovalRejected', `Rejected by ${by}: ${comment || '(no comment)'}`, record);
+    }
+    if (record.decision === 'timed-out') {
+      fail(
+        'ApprovalTimedOut',
+        `No decision within ${run.spec.approval.timeout} ms; the candidate was not deployed`,
+        record,
+      );
+    }
+    return record;
+  });
+}
+
+async function waitForDecision(run: PipelineRunState, { version, training, gate }: ApprovalOptions) {
+  const { spec, gate: approvals } = run;
+  upsertMemo({
+    candidate: { model: run.model, version: version.version, metrics: training.metrics, gatePassed: gate.passed },
+  });
+  const details = () => approvalDetails(version, training, gate, approvals.allowed, spec.approval.quorum);
+  setCurrentDetails(details());
+  const reminder = spec.approval.reminder;
+  const remind = reminder
+    ? async () => {
+        await run.callStep(reminder.step, {
+          workflowId: workflowInfo().workflowId,
+          model: run.model,
+          version: version.version,
+          deadline: approvals.deadline,
+          approvers: approvals.allowed,
+        });
+      }
+    : undefined;
+  const record = await approvals.wait(remind);
+  setCurrentDetails(`**Decision:** ${record.decision} at ${record.decidedAt}\n\n${details()}`);
+  return record;
+}
+
+/**
+ * Deploy stage: the spec's target, as a staged rollout when the spec has one (remote targets always roll out,
+ * in one step without a policy), or directly. Skipped when the spec has no deploy.
+ */
+export async function deploy(
+  run: PipelineRunState,
+  { version, snapshot }: { version: RegisteredVersion; snapshot: DataSnapshot },
+): Promise<Deployment | undefined> {
+  const { spec, input } = run;
+  if (!spec.deploy) {
+    run.skip('deploy');
+    return undefined;
+  }
+  const deploySpec = spec.deploy;
+  const monitor = spec.monitor.enabled ? { windowMs: spec.monitor.window } : undefined;
+  const rollout =
+    deploySpec.rollout ??
+    (deploySpec.target.kind === 'local' ? undefined : RolloutSchema.parse({ steps: [{ traffic: 100 }], bake: 0 }));
+  const common = { version, snapshot, store: run.store, requestedBy: input.requestedBy, monitor };
+  const deployment = await run.stage('deploy', () =>
+    rollout
+      ? rollOut({
+          ...common,
+          deploy: { ...deploySpec, rollout },
+          approval: spec.approval,
+          record: (run.status.rollout = {
+            candidate: version.version,
+            step: 0,
+            steps: rollout.steps.length,
+            traffic: {},
+            state: 'starting',
+            failedAnalyses: 0,
+            analyses: [],
+          }),
+        })
+      : deployActivities(spec.deploy).deployModel({ ...common, deploy: deploySpec }),
+  );
+  run.status.deployment = deployment;
+  return deployment;
+}
+
+/** Hands the deployed version to its model's monitor, when the spec monitors it. */
+export async function handOverToMonitor(
+  run: PipelineRunState,
+  { version, snapshot }: { version: RegisteredVersion; snapshot: DataSnapshot },
+): Promise<void> {
+  if (!run.spec.monitor.enabled || !run.spec.deploy) return;
+  await quick.handOverToMonitor({
+    model: run.model,
+    version: version.version,
+    snapshot,
+    spec: run.spec,
+    store: run.store,
+  });
+}
