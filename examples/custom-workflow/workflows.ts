@@ -68,7 +68,5 @@ export async function trainTwoCandidates(input: TwoCandidatesInput): Promise<Pip
   const approval = await awaitApproval(run, { version, training, gate: report });
   const deployment = await deploy(run, { version, snapshot });
   await handOverToMonitor(run, { version, snapshot });
-  run.finish();
-  const { pipeline, model, runKey } = run.status;
-  return { pipeline, model, runKey, snapshot, training, gate: report, version, approval, deployment };
+  return run.finish({ snapshot, training, gate: report, version, approval, deployment });
 }

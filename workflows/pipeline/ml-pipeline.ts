@@ -18,7 +18,5 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
   const approval = await awaitApproval(run, { version, training, gate: gateReport });
   const deployment = await deploy(run, { version, snapshot });
   await handOverToMonitor(run, { version, snapshot });
-  run.finish();
-  const { pipeline, model, runKey } = run.status;
-  return { pipeline, model, runKey, snapshot, training, gate: gateReport, version, approval, deployment };
+  return run.finish({ snapshot, training, gate: gateReport, version, approval, deployment });
 }

@@ -12,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import { stepActivityName, type StepContext } from '../../sdk/define-step.js';
 import { pipelineFailureOf, type PipelineErrorCode } from '../../sdk/errors.js';
-import type { PipelineRunInput, PipelineStatus, StageState } from '../../sdk/run-types.js';
+import type { PipelineResult, PipelineRunInput, PipelineStatus, StageState } from '../../sdk/run-types.js';
 import { PipelineSpecSchema, STAGES, type PipelineSpec, type Stage } from '../../sdk/spec/pipeline.js';
 import { ApprovalGate } from '../approval.js';
 import { statusQuery } from '../messages.js';
@@ -88,10 +88,12 @@ export class PipelineRunState {
     this.status.stages[name] = 'skipped';
   }
 
-  /** Marks the run done. */
-  finish(): void {
+  /** Marks the run done and returns its result (what the stages returned, with the run's names). */
+  finish(stages: Omit<PipelineResult, 'pipeline' | 'model' | 'runKey'>): PipelineResult {
     this.status.stage = 'done';
     this.publishStage('done');
+    const { pipeline, model, runKey } = this.status;
+    return { pipeline, model, runKey, ...stages };
   }
 
   /** Calls a named step (`defineStep`) with the run so far. */

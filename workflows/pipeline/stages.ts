@@ -11,9 +11,9 @@
  *   const training = await train(run, snapshot);
  *   const report = await gate(run, snapshot, training);
  *   const version = await register(run, { snapshot, training, gate: report });
- *   await awaitApproval(run, { version, training, gate: report });
- *   await deploy(run, { version, snapshot });
- *   run.finish();
+ *   const approval = await awaitApproval(run, { version, training, gate: report });
+ *   const deployment = await deploy(run, { version, snapshot });
+ *   return run.finish({ snapshot, training, gate: report, version, approval, deployment });
  * }
  */
 import { setCurrentDetails, upsertMemo, workflowInfo } from '@temporalio/workflow';
