@@ -1,5 +1,6 @@
-// `npm test`: installs what the suite needs, then typecheck, lint, format check and the whole Vitest suite
-// against the real Temporal dev server. Extra arguments go to Vitest (`npm test -- test/unit`).
+// `npm test`: installs what the suite needs, builds dist/ (a compile error in the published build shows here, before
+// the suite), then typecheck, lint, format check and the whole Vitest suite against the real Temporal dev server.
+// Extra arguments go to Vitest (`npm test -- test/unit`).
 import { ensureTools, ensureTestPackages, ensureNodeDeps, ensurePythonVenv, sh } from './setup.mjs';
 
 const started = Date.now();
@@ -9,6 +10,8 @@ try {
   ensurePythonVenv();
   ensureTestPackages();
   const only = process.argv.slice(2);
+  console.log('\n\u25b6 Build (dist/)');
+  sh('npm', ['run', 'build', '--silent']);
   if (only.length === 0) {
     console.log('\n\u25b6 Typecheck, lint, format');
     sh('npx', ['tsc', '--noEmit']);
