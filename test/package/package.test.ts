@@ -219,7 +219,7 @@ describe('temporal-mlops as an installed package', () => {
     });
     // The worker bundled the compiled workflows from the installed package, not this checkout's sources.
     expect(await fs.realpath(result.workflowsPath as string)).toBe(
-      await fs.realpath(path.join(scratch, 'node_modules', 'temporal-mlops', 'dist', 'workflows', 'index.js')),
+      await fs.realpath(path.join(scratch, 'node_modules', 'temporal-mlops', 'dist', 'workflows', 'entry.js')),
     );
   });
 
