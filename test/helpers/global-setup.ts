@@ -62,7 +62,12 @@ export async function teardown(): Promise<void> {
  * this runs after it stopped. Vitest only logs an error thrown from a global teardown, hence the exit code.
  */
 async function failOnLeaks(dir: string): Promise<void> {
-  const leaked = await processesInside(dir);
+  let leaked = await processesInside(dir);
+  // A process that a last afterAll sent SIGTERM may still be exiting: give it a few seconds first.
+  for (const deadline = Date.now() + 5000; leaked.length > 0 && Date.now() < deadline;) {
+    await new Promise((r) => setTimeout(r, 250));
+    leaked = await processesInside(dir);
+  }
   if (leaked.length === 0) return;
   await killProcesses(leaked);
   process.exitCode = 1;
