@@ -1,8 +1,8 @@
 /**
  * Cron strings as Temporal Schedules read them (`ScheduleSpec.cronExpressions`), checked when a pipeline is
- * defined: the server only parses them at `client.schedules.apply`, long after a typo was committed, and
- * answers with a bare "malformed expression". The grammar follows the server's parser (temporalio/temporal,
- * service/worker/scheduler/calendar.go), not Unix or Quartz cron: no `?`, `L`, `W` or `#n`. Sandbox-safe.
+ * defined: the server only parses them at `client.schedules.apply`, long after a typo was committed. The grammar
+ * follows the server's parser (temporalio/temporal, service/worker/scheduler/calendar.go), not Unix or Quartz
+ * cron: no `?`, `L`, `W` or `#n`. Sandbox-safe.
  */
 import { z } from 'zod';
 
