@@ -7,6 +7,7 @@ import { DurationSchema } from '../duration.js';
 import { ApprovalPolicySchema } from './approval.js';
 import { TrainingBackendSchema } from './backends.js';
 import { CommandSchema, ParamsSchema, SlugSchema } from './common.js';
+import { CronSchema } from './cron.js';
 import { RolloutSchema } from './rollout.js';
 import { DeployTargetSchema } from './deploy.js';
 import { IngestSpecSchema } from './ingest.js';
@@ -106,8 +107,15 @@ export const MonitorSpecSchema = z.strictObject({
 });
 
 export const RetrainSpecSchema = z.strictObject({
-  /** A Temporal Schedule (see `client.schedules.apply`): cron expressions in UTC. */
-  cron: z.union([z.string(), z.array(z.string())]).optional(),
+  /**
+   * A Temporal Schedule (see `client.schedules.apply`): cron expressions in UTC (unless prefixed `TZ=<zone> `),
+   * checked here against the server's grammar so that a typo fails at definition, not at `schedules.apply`.
+   */
+  cron: z
+    .union([CronSchema, z.array(CronSchema).min(1, 'give at least one cron expression, or leave cron out')], {
+      error: 'must be a cron string or an array of them, e.g. "0 3 * * 1"',
+    })
+    .optional(),
   /** Or a fixed interval, e.g. '1d' (a Schedule interval). */
   every: DurationSchema.optional(),
   /** What a scheduled run does while the previous one still runs. */

@@ -11,10 +11,14 @@ import { PipelineClient } from '../../sdk/client.js';
 import { definePipeline, type PipelineDefinition } from '../../sdk/define-pipeline.js';
 import { local, localServer } from '../../sdk/factories.js';
 import type { PipelineConfig } from '../../sdk/spec/pipeline.js';
+import { stopDetachedUnder } from './processes.js';
 
 export const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 
-/** A running worker on its own task queue, with a temp MLOPS home. */
+/**
+ * A running worker on its own task queue, with a temp MLOPS home. `stop()` also stops the training jobs, model
+ * servers and routers its activities started under the home: they are detached so as to outlive a worker.
+ */
 export interface Harness {
   taskQueue: string;
   home: string;
@@ -49,9 +53,14 @@ export async function startHarness(name: string, options: Partial<PipelineWorker
     temporal,
     async stop() {
       worker.shutdown();
-      await running;
-      await connection.close();
-      await clientConnection.close();
+      try {
+        await running;
+      } finally {
+        // After the worker is down, so that no activity starts another one meanwhile.
+        await stopDetachedUnder(home);
+        await connection.close();
+        await clientConnection.close();
+      }
     },
   };
 }

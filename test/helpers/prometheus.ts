@@ -46,7 +46,14 @@ export async function startPrometheus(targets: string[]) {
   return {
     url,
     stop: async () => {
-      child.kill('SIGTERM');
+      // Wait until it has exited: the suite's leak check runs right after the last file.
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
       await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
     },
   };

@@ -87,6 +87,69 @@ describe('definePipeline', () => {
     );
   });
 
+  it('refuses a column whose min is above its max, naming the column and the fix', () => {
+    const columns = { ...valid.ingest.columns, tenure: { type: 'number' as const, min: 10, max: 5 } };
+    const err = invalid({ ...valid, ingest: { ...valid.ingest, columns } });
+    expect(err.message).toMatch(/ingest\.columns\.tenure\.min: is above max \(5\).*swap the two bounds.*\(got 10\)/);
+    const ok = { ...valid.ingest.columns, tenure: { type: 'number' as const, min: 5, max: 5 } };
+    expect(
+      definePipeline({ ...valid, ingest: { ...valid.ingest, columns: ok } }).spec.ingest.columns.tenure,
+    ).toMatchObject({ min: 5, max: 5 });
+  });
+
+  it('refuses a retrain.cron that is not a cron expression, saying how to write one', () => {
+    expect(invalid({ ...valid, retrain: { cron: 'every tuesday' } }).message).toMatch(
+      /retrain\.cron: is not a cron expression \(2 fields\): give 5 fields "minute hour day-of-month month day-of-week".*\(got "every tuesday"\)/,
+    );
+    const cases: [string, RegExp][] = [
+      ['0 25 * * *', /hour field \(2nd of 5\): 25 is out of range 0-23/],
+      ['* * * *', /is not a cron expression \(4 fields\)/],
+      ['0 3 ? * MON', /day-of-month field .*"\?" is Quartz syntax .* write "\*"/],
+      ['0 3 * * MON#2', /"MON#2" would be read as "MON": the nth-weekday form is not supported/],
+      ['0 0 5-2 * *', /day-of-month field .*range "5-2": 2 is before the start of its range \(5\)/],
+      ['*/0 * * * *', /minute field .*the step after "\/" must be a positive number/],
+      ['0 0 1 ja *', /month field .*"ja" is not a number, or a name such as JAN/],
+      ['0 0 * * 8', /day-of-week field .*8 is out of range 0-7/],
+      ['0 0 1 1 * 1999', /year field \(6th of 6\): 1999 is out of range 2000-2100/],
+      ['@reboot', /"@reboot" is not a known shorthand/],
+      ['@every soon', /must be "@every <interval>\[\/<phase>\]"/],
+      ['@every 90m/2h', /the phase "2h" must be shorter than the interval "90m"/],
+    ];
+    for (const [cron, message] of cases) {
+      expect(invalid({ ...valid, retrain: { cron } }).message, cron).toMatch(message);
+    }
+    // In a list, the path names the entry that is wrong.
+    expect(invalid({ ...valid, retrain: { cron: ['0 3 * * 1', '0 3 * * someday'] } }).message).toMatch(
+      /retrain\.cron\[1\]: day-of-week field/,
+    );
+    expect(invalid({ ...valid, retrain: { cron: [] } }).message).toMatch(/retrain\.cron: give at least one/);
+  });
+
+  it('accepts the cron forms a Temporal Schedule accepts', () => {
+    const crons = [
+      '0 3 * * 1',
+      '*/15 * * * *',
+      '0 12 * * MON-WED,FRI',
+      '0 9-17/2 * * mo-fr',
+      '30 2 1,15 jan,JUL *',
+      '0 0 * * 5-7',
+      '0 0 1/2 * *',
+      '15 10 * * * 2030',
+      '0 0 12 * * * 2025-2030',
+      '@daily',
+      '@every 1h30m/15m',
+      'TZ=Europe/Berlin 0 3 * * *',
+      '0 3 * * * # nightly',
+    ];
+    for (const cron of crons) {
+      expect(definePipeline({ ...valid, retrain: { cron } }).spec.retrain.cron, cron).toBe(cron);
+    }
+    expect(definePipeline({ ...valid, retrain: { cron: ['@hourly', '0 0 * * SUN'] } }).spec.retrain.cron).toEqual([
+      '@hourly',
+      '0 0 * * SUN',
+    ]);
+  });
+
   it('lists every problem, not only the first', () => {
     const err = invalid({ name: 'x' });
     const problems = (err.details as { problems: { path: string }[] }).problems.map((p) => p.path);
