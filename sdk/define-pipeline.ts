@@ -1,5 +1,5 @@
 /** `definePipeline`: validate a team's config once, eagerly, and freeze it. */
-import { PipelineSpecSchema, type PipelineConfig, type PipelineSpec } from './spec/pipeline.js';
+import { PipelineDefinitionSchema, type PipelineConfig, type PipelineSpec } from './spec/pipeline.js';
 import { deepFreeze, formatProblems, parseOrThrow } from './validate.js';
 import { PipelineError } from './errors.js';
 
@@ -63,7 +63,7 @@ function refuseUnavailable(spec: PipelineSpec): void {
  */
 export function definePipeline(config: PipelineConfig): PipelineDefinition {
   const label = `pipeline${typeof config?.name === 'string' ? ` "${config.name}"` : ''}`;
-  const spec = parseOrThrow(PipelineSpecSchema, config, label);
+  const spec = parseOrThrow(PipelineDefinitionSchema, config, label);
   refuseUnavailable(spec);
   if (spec.ingest.target !== undefined && !(spec.ingest.target in spec.ingest.columns)) {
     throw new PipelineError(

@@ -4,7 +4,6 @@
  * follows the server's parser (temporalio/temporal, service/worker/scheduler/calendar.go), not Unix or Quartz
  * cron: no `?`, `L`, `W` or `#n`. Sandbox-safe.
  */
-import { z } from 'zod';
 
 interface CronField {
   name: string;
@@ -156,9 +155,3 @@ export function cronProblem(expression: string): string | undefined {
 function ordinal(n: number): string {
   return `${n}${n === 1 ? 'st' : n === 2 ? 'nd' : n === 3 ? 'rd' : 'th'}`;
 }
-
-/** One cron string a Temporal Schedule accepts (UTC unless prefixed with `TZ=<zone>`), refused with the reason otherwise. */
-export const CronSchema = z.string().superRefine((expression, ctx) => {
-  const problem = cronProblem(expression);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});

@@ -2,29 +2,17 @@
 import { z } from 'zod';
 
 /** One declared column: its type and the quality limits every row must meet. */
-export const ColumnSpecSchema = z
-  .strictObject({
-    type: z.enum(['number', 'integer', 'string', 'boolean']),
-    /** Largest share of empty/NA cells tolerated in this column (0 = none). */
-    maxMissing: z.number().min(0).max(1).default(0),
-    /** Smallest value allowed (inclusive). */
-    min: z.number().optional(),
-    /** Largest value allowed (inclusive). */
-    max: z.number().optional(),
-    /** For string columns: the closed set of allowed values. */
-    allowed: z.array(z.string()).optional(),
-  })
-  // Bounds the wrong way round would reject every row at ingest, after the run has started: refuse them here.
-  .superRefine((column, ctx) => {
-    if (column.min !== undefined && column.max !== undefined && column.min > column.max) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['min'],
-        input: column.min,
-        message: `is above max (${column.max}), so no value could pass: swap the two bounds or fix the wrong one`,
-      });
-    }
-  });
+export const ColumnSpecSchema = z.strictObject({
+  type: z.enum(['number', 'integer', 'string', 'boolean']),
+  /** Largest share of empty/NA cells tolerated in this column (0 = none). */
+  maxMissing: z.number().min(0).max(1).default(0),
+  /** Smallest value allowed (inclusive). */
+  min: z.number().optional(),
+  /** Largest value allowed (inclusive). */
+  max: z.number().optional(),
+  /** For string columns: the closed set of allowed values. */
+  allowed: z.array(z.string()).optional(),
+});
 
 export const IngestSpecSchema = z.strictObject({
   /** A CSV file: `file:///abs/path.csv`, an absolute path, or a path relative to the worker's cwd. */

@@ -7,7 +7,7 @@ import { DurationSchema } from '../duration.js';
 import { ApprovalPolicySchema } from './approval.js';
 import { TrainingBackendSchema } from './backends.js';
 import { CommandSchema, ParamsSchema, SlugSchema } from './common.js';
-import { CronSchema } from './cron.js';
+import { cronProblem } from './cron.js';
 import { RolloutSchema } from './rollout.js';
 import { DeployTargetSchema } from './deploy.js';
 import { IngestSpecSchema } from './ingest.js';
@@ -111,11 +111,7 @@ export const RetrainSpecSchema = z.strictObject({
    * A Temporal Schedule (see `client.schedules.apply`): cron expressions in UTC (unless prefixed `TZ=<zone> `),
    * checked here against the server's grammar so that a typo fails at definition, not at `schedules.apply`.
    */
-  cron: z
-    .union([CronSchema, z.array(CronSchema).min(1, 'give at least one cron expression, or leave cron out')], {
-      error: 'must be a cron string or an array of them, e.g. "0 3 * * 1"',
-    })
-    .optional(),
+  cron: z.union([z.string(), z.array(z.string())]).optional(),
   /** Or a fixed interval, e.g. '1d' (a Schedule interval). */
   every: DurationSchema.optional(),
   /** What a scheduled run does while the previous one still runs. */
@@ -163,3 +159,34 @@ export type PipelineSpec = z.output<typeof PipelineSpecSchema>;
 export type TrainSpec = z.output<typeof TrainSpecSchema>;
 export type GateSpec = z.output<typeof GateSpecSchema>;
 export type DeploySpec = z.output<typeof DeploySpecSchema>;
+
+/**
+ * The rules `definePipeline` adds on top of `PipelineSpecSchema`: an ingest column's `min` above its `max`, and a
+ * `retrain.cron` the Temporal Schedule parser would refuse. The workflow re-parses a run's recorded spec with
+ * `PipelineSpecSchema` alone, so a rule added here never fails the replay of a run already in flight.
+ */
+export const PipelineDefinitionSchema = PipelineSpecSchema.superRefine((spec, ctx) => {
+  for (const [name, column] of Object.entries(spec.ingest.columns)) {
+    if (column.min !== undefined && column.max !== undefined && column.min > column.max) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ingest', 'columns', name, 'min'],
+        input: column.min,
+        message: `is above max (${column.max}), so no value could pass: swap the two bounds or fix the wrong one`,
+      });
+    }
+  }
+  const cron = spec.retrain.cron;
+  if (Array.isArray(cron) && cron.length === 0)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['retrain', 'cron'],
+      input: cron,
+      message: 'give at least one cron expression, or leave cron out',
+    });
+  for (const [i, expression] of (Array.isArray(cron) ? cron : cron === undefined ? [] : [cron]).entries()) {
+    const problem = cronProblem(expression);
+    const path = Array.isArray(cron) ? ['retrain', 'cron', i] : ['retrain', 'cron'];
+    if (problem) ctx.addIssue({ code: 'custom', path, input: expression, message: problem });
+  }
+});

@@ -3,7 +3,7 @@ import { definePipeline } from '../../sdk/define-pipeline.js';
 import { PipelineError } from '../../sdk/errors.js';
 import { kubernetes, local, localServer, vertex, vertexEndpoint } from '../../sdk/factories.js';
 import { fixturePipeline } from '../helpers/harness.js';
-import type { PipelineConfig } from '../../sdk/spec/pipeline.js';
+import { PipelineSpecSchema, type PipelineConfig } from '../../sdk/spec/pipeline.js';
 
 const valid: PipelineConfig = {
   name: 'churn',
@@ -95,6 +95,16 @@ describe('definePipeline', () => {
     expect(
       definePipeline({ ...valid, ingest: { ...valid.ingest, columns: ok } }).spec.ingest.columns.tenure,
     ).toMatchObject({ min: 5, max: 5 });
+  });
+
+  it('keeps the two definition-time rules out of the schema the workflow re-parses (runs in flight still replay)', () => {
+    const loose = {
+      ...valid,
+      ingest: { ...valid.ingest, columns: { x: { type: 'number', min: 10, max: 5 } } },
+      retrain: { cron: 'every tuesday' },
+    };
+    expect(() => definePipeline(loose as PipelineConfig)).toThrow(/retrain\.cron/);
+    expect(PipelineSpecSchema.safeParse(loose).success).toBe(true);
   });
 
   it('refuses a retrain.cron that is not a cron expression, saying how to write one', () => {
