@@ -14,12 +14,13 @@ import type { DeployInput } from './local/deploy.js';
 import type { ObjectStore } from '../../registry/object-store.js';
 import type { CandidateServers } from './types.js';
 import { artifactsPrefix } from '../../registry/registry.js';
+import { kubePollMs } from '../platform/poll-intervals.js';
+import { pollUntil } from '../platform/poll.js';
 
 const GROUP = 'serving.kserve.io';
 const VERSION = 'v1beta1';
 const PLURAL = 'inferenceservices';
 export const VERSION_ANNOTATION = 'mlops.temporal.io/model-version';
-const POLL_MS = () => Number(process.env.MLOPS_KUBE_POLL_MS ?? 5_000);
 
 interface Condition {
   type: string;
@@ -107,27 +108,35 @@ function condition(isvc: InferenceService, type: string): Condition | undefined 
 /** Waits until the generation `gen` is observed and its latest revision is ready; fails on a failed revision. */
 async function waitReady(t: KServeTarget, name: string, gen: number): Promise<InferenceService> {
   const ctx = Context.current();
-  const deadline = Date.now() + t.healthTimeout;
-  for (;;) {
-    const isvc = await read(t, name);
-    const p = isvc?.status?.components?.predictor;
-    const predictorReady = isvc && condition(isvc, 'PredictorReady');
-    if (isvc && (isvc.status?.observedGeneration ?? 0) >= gen) {
-      if (p?.latestCreatedRevision && p.latestReadyRevision === p.latestCreatedRevision) return isvc;
-      if (predictorReady?.status === 'False')
-        throw ApplicationFailure.nonRetryable(
-          `The candidate revision ${p?.latestCreatedRevision ?? ''} of ${t.namespace}/${name} failed: ${predictorReady.reason ?? ''} ${predictorReady.message ?? ''}`,
-          'DeployFailed',
-        );
-    }
-    if (Date.now() > deadline)
-      throw ApplicationFailure.nonRetryable(
-        `The candidate revision of ${t.namespace}/${name} was not ready within ${t.healthTimeout} ms`,
-        'DeployFailed',
-      );
-    ctx.heartbeat({ waitingFor: `${t.namespace}/${name} revision ready`, revision: p?.latestCreatedRevision });
-    await new Promise((r) => setTimeout(r, Math.min(POLL_MS(), 1000)));
-  }
+  const ready = await pollUntil(
+    async () => {
+      const isvc = await read(t, name);
+      const p = isvc?.status?.components?.predictor;
+      if (isvc && (isvc.status?.observedGeneration ?? 0) >= gen) {
+        if (p?.latestCreatedRevision && p.latestReadyRevision === p.latestCreatedRevision) return isvc;
+        const predictorReady = condition(isvc, 'PredictorReady');
+        if (predictorReady?.status === 'False')
+          throw ApplicationFailure.nonRetryable(
+            `The candidate revision ${p?.latestCreatedRevision ?? ''} of ${t.namespace}/${name} failed: ${predictorReady.reason ?? ''} ${predictorReady.message ?? ''}`,
+            'DeployFailed',
+          );
+      }
+      ctx.heartbeat({ waitingFor: `${t.namespace}/${name} revision ready`, revision: p?.latestCreatedRevision });
+      return undefined;
+    },
+    {
+      intervalMs: kubePollMs(),
+      timeoutMs: t.healthTimeout,
+      signal: ctx.cancellationSignal,
+      what: `the candidate revision of ${t.namespace}/${name}`,
+    },
+  );
+  if (!ready)
+    throw ApplicationFailure.nonRetryable(
+      `The candidate revision of ${t.namespace}/${name} was not ready within ${t.healthTimeout} ms`,
+      'DeployFailed',
+    );
+  return ready;
 }
 
 function predictorModel(t: KServeTarget, store: ObjectStore, model: string, version: number) {

@@ -6,10 +6,12 @@
 import { spawn } from 'node:child_process';
 import { promises as fs, openSync, closeSync } from 'node:fs';
 import path from 'node:path';
+import { pollUntil } from './poll.js';
 
 // $0 is the job directory: it shows in /proc/<pid>/cmdline, which is how we recognise our own process.
 const WRAPPER = '"$@"; code=$?; echo $code > "$0/exit_code.tmp"; mv "$0/exit_code.tmp" "$0/exit_code"';
 
+/** What `startDetached` runs: `command` in `cwd`, its output appended to `logFile`, its pid and exit code in `dir`. */
 export interface DetachedStart {
   dir: string;
   command: string[];
@@ -69,6 +71,7 @@ export async function readExitCode(dir: string): Promise<number | undefined> {
   }
 }
 
+/** The pid the wrapper was started with (see `startDetached`), or undefined before it was written. */
 export async function readPid(dir: string): Promise<number | undefined> {
   try {
     const pid = Number((await fs.readFile(path.join(dir, 'pid'), 'utf8')).trim());
@@ -88,8 +91,11 @@ export async function stopProcessGroup(pid: number, dir: string, graceMs = 10_00
     }
   };
   signal('SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline && (await isOurProcess(pid, dir))) await new Promise((r) => setTimeout(r, 200));
+  // No cancellation signal: this runs during cancellation, and the grace period must be given in full.
+  await pollUntil(async () => ((await isOurProcess(pid, dir)) ? undefined : true), {
+    intervalMs: 200,
+    timeoutMs: graceMs,
+  });
   signal('SIGKILL');
 }
 
