@@ -1,7 +1,8 @@
 /**
  * Detached processes that outlive the worker that started them: training jobs and local model servers.
  * The process runs in its own session under a tiny `sh` wrapper that writes the exit code to a file, so a
- * new worker can find it by directory, see whether it still runs, and read how it ended.
+ * new worker can find it by directory, see whether it still runs, and read how it ended. The worker that
+ * started it also hears its exit at once (`childExit`), so waiting for it needs no polling there.
  */
 import { spawn } from 'node:child_process';
 import { promises as fs, openSync, closeSync } from 'node:fs';
@@ -20,6 +21,17 @@ export interface DetachedStart {
   logFile: string;
 }
 
+/** The processes this worker started, by directory, until they exit. */
+const children = new Map<string, Promise<void>>();
+
+/**
+ * Resolves when the process this worker process started in `dir` exits (the wrapper has written its exit code
+ * by then); undefined when it was started elsewhere (an earlier worker) or has exited already: poll then.
+ */
+export function childExit(dir: string): Promise<void> | undefined {
+  return children.get(dir);
+}
+
 /** Starts a command in its own process group; returns its pid (the group id). */
 export async function startDetached(opts: DetachedStart): Promise<number> {
   await fs.mkdir(opts.dir, { recursive: true });
@@ -31,11 +43,17 @@ export async function startDetached(opts: DetachedStart): Promise<number> {
       detached: true,
       stdio: ['ignore', out, out],
     });
+    // Listen before the spawn settles: a job that fails at once may exit right after it.
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const pid = await new Promise<number>((resolve, reject) => {
       child.once('error', reject);
       child.once('spawn', () => resolve(child.pid as number));
     });
     child.unref();
+    children.set(opts.dir, exited);
+    void exited.then(() => {
+      if (children.get(opts.dir) === exited) children.delete(opts.dir);
+    });
     await fs.writeFile(path.join(opts.dir, 'pid'), String(pid));
     return pid;
   } finally {
@@ -95,6 +113,7 @@ export async function stopProcessGroup(pid: number, dir: string, graceMs = 10_00
   await pollUntil(async () => ((await isOurProcess(pid, dir)) ? undefined : true), {
     intervalMs: 200,
     timeoutMs: graceMs,
+    wake: childExit(dir),
   });
   signal('SIGKILL');
 }

@@ -1,7 +1,8 @@
 /**
  * The `local` training backend: the job is a detached subprocess in `<home>/jobs/<jobKey>/`. The job key is
  * deterministic (workflow id + activity id), so a retried or restarted activity finds the directory, sees the
- * process still running and reattaches to it instead of starting a second one.
+ * process still running and reattaches to it instead of starting a second one. The worker process that started
+ * the job ends the stage the moment it exits; one that reattached finds out from the exit-code file (polled).
  */
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -15,6 +16,7 @@ import { contractEnv, readMetrics, type JobContractEnv } from './contract.js';
 import { localPollMs } from '../platform/poll-intervals.js';
 import { pollUntil } from '../platform/poll.js';
 import {
+  childExit,
   isOurProcess,
   readExitCode,
   readNewLines,
@@ -199,6 +201,8 @@ export async function trainLocal(job: LocalTrainingJob): Promise<TrainingResult>
     },
     {
       intervalMs: localPollMs(),
+      // This worker started the process (now or in an earlier attempt): its exit ends the wait at once.
+      wake: childExit(paths.dir),
       signal: ctx.cancellationSignal,
       what: `local training job ${job.jobKey}`,
       onCancel: async () => {
@@ -242,10 +246,11 @@ async function finish(
 /** The git commit (and whether the tree has uncommitted changes) of `dir`, when it is inside a checkout. */
 async function gitVersion(dir: string): Promise<{ gitCommit?: string; gitDirty?: boolean }> {
   try {
-    const { stdout: commit } = await run('git', ['-C', dir, 'rev-parse', 'HEAD'], { timeout: 5000 });
-    const { stdout: changes } = await run('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no', '.'], {
-      timeout: 5000,
-    });
+    // Both at once: they sit between the job's exit and the stage's end.
+    const [{ stdout: commit }, { stdout: changes }] = await Promise.all([
+      run('git', ['-C', dir, 'rev-parse', 'HEAD'], { timeout: 5000 }),
+      run('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no', '.'], { timeout: 5000 }),
+    ]);
     return { gitCommit: commit.trim(), gitDirty: changes.trim().length > 0 };
   } catch {
     return {};
