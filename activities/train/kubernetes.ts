@@ -176,7 +176,7 @@ function stateOf(job: V1Job | undefined): JobState {
 export async function trainKubernetes(job: KubernetesTrainingJob): Promise<TrainingResult> {
   const ctx = Context.current();
   const { namespace } = job.backend;
-  const api = KubeApi.fromDefault(job.backend.context);
+  const api = KubeApi.forContext(job.backend.context);
   const startedAt = new Date().toISOString();
   const { job: launched, reattached } = await launchOrAttach(api, job).catch(asFailure);
   const name = launched.metadata!.name!;
