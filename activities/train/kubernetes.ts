@@ -176,7 +176,12 @@ function stateOf(job: V1Job | undefined): JobState {
 export async function trainKubernetes(job: KubernetesTrainingJob): Promise<TrainingResult> {
   const ctx = Context.current();
   const { namespace } = job.backend;
-  const api = KubeApi.forContext(job.backend.context);
+  let api: KubeApi;
+  try {
+    api = KubeApi.forContext(job.backend.context);
+  } catch (err) {
+    return asFailure(err); // a context the kubeconfig lacks: TrainingFailed, naming the fix
+  }
   const startedAt = new Date().toISOString();
   const { job: launched, reattached } = await launchOrAttach(api, job).catch(asFailure);
   const name = launched.metadata!.name!;
