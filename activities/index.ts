@@ -2,10 +2,9 @@
  * The pipeline's activities, bound to a worker's configuration. The workflow imports only the type
  * `PipelineActivities`; the worker registers the object this returns.
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { evaluateGate as evaluate } from '../sdk/gate.js';
 import { trainingJobKey } from '../sdk/ids.js';
 import type {
@@ -31,7 +30,7 @@ import { deployLocal, type DeployInput } from './deploy/local/deploy.js';
 import type { CandidateServers, PromoteInput, RollBackInput } from './deploy/types.js';
 import { rolloutTargetOps, type TrafficInput } from './deploy/targets.js';
 import { analyzeCanary, type AnalysisInput } from './deploy/canary-analysis.js';
-import { ingestData, readSource, type IngestInput } from './ingest/ingest.js';
+import { ingestData, type IngestInput } from './ingest/ingest.js';
 import { openObjectStore, type ObjectStore } from '../registry/object-store.js';
 import {
   recordApproval,
@@ -40,10 +39,9 @@ import {
   registerModel,
   type RegisterInput,
 } from '../registry/registry.js';
-import { localPathOf, trainLocal } from './train/local.js';
-import { trainVertex } from './train/vertex.js';
-import { trainKubernetes } from './train/kubernetes.js';
+import { runTrainingStep } from './train/backends.js';
 
+/** A worker's configuration of its activities. */
 export interface ActivityOptions {
   /** Working directory for local jobs and servers (default `$MLOPS_HOME` or `./.mlops`). */
   home?: string;
@@ -51,29 +49,15 @@ export interface ActivityOptions {
   store?: string;
 }
 
+/** The `trainModel` activity's input, as the pipeline workflow sends it (recorded in histories: keep its shape). */
 export interface TrainInput {
+  /** The registry's store (`register.store`); remote jobs write below it by default. */
   store?: string;
   pipeline: string;
   runKey: string;
   train: TrainSpec;
   params: Record<string, string | number | boolean>;
   snapshot: DataSnapshot;
-}
-
-/** Copies a gs:// snapshot next to the job once, so a local training process can read a plain file. */
-async function stageSnapshot(uri: string, file: string): Promise<string> {
-  if (
-    await fs.stat(file).then(
-      () => true,
-      () => false,
-    )
-  )
-    return file;
-  const { data } = await readSource(uri);
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  await fs.writeFile(`${file}.tmp`, data);
-  await fs.rename(`${file}.tmp`, file);
-  return file;
 }
 
 /** Resolves the defaults: `$MLOPS_HOME` or `./.mlops`, and a `file://` store inside it. */
@@ -83,11 +67,10 @@ export function resolveActivityOptions(options: ActivityOptions = {}): Required<
   return { home, store };
 }
 
-/** Builds the activities a pipeline worker registers. */
-export function createActivities(options: ActivityOptions = {}) {
-  const { home, store: defaultStore } = resolveActivityOptions(options);
+/** Object stores by URI, opened once per worker; `undefined` is the worker's default store. */
+function storeCache(defaultStore: string): (uri?: string) => ObjectStore {
   const stores = new Map<string, ObjectStore>();
-  const storeFor = (uri?: string): ObjectStore => {
+  return (uri) => {
     const key = uri ?? defaultStore;
     let store = stores.get(key);
     if (!store) {
@@ -96,6 +79,18 @@ export function createActivities(options: ActivityOptions = {}) {
     }
     return store;
   };
+}
+
+/** The running activity's workflow id (recorded with deployments and rollbacks). */
+const currentWorkflowId = (fallback: string) => Context.current().info.workflowExecution?.workflowId ?? fallback;
+
+/**
+ * Builds the activities a pipeline worker registers. Their names and inputs are part of every recorded
+ * workflow history: rename or reshape one only with a workflow versioning plan.
+ */
+export function createActivities(options: ActivityOptions = {}) {
+  const { home, store: defaultStore } = resolveActivityOptions(options);
+  const storeFor = storeCache(defaultStore);
 
   return {
     /** Snapshot + schema/quality checks + reference profile. */
@@ -103,42 +98,17 @@ export function createActivities(options: ActivityOptions = {}) {
       return ingestData(storeFor(input.store), input);
     },
 
-    /** Launches (or reattaches to) the training job and waits for it. */
+    /** Launches (or reattaches to) the training job on its backend and waits for it to end. */
     async trainModel(input: TrainInput): Promise<TrainingResult> {
-      const ctx = Context.current();
-      const backend = input.train.backend;
-      const workflowId = ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId;
-      const jobKey = trainingJobKey(ctx.info.namespace, workflowId, ctx.info.activityId, input.pipeline);
-      if (backend.kind === 'vertex' || backend.kind === 'kubernetes') {
-        const store = storeFor(input.store);
-        const outputDirectory =
-          backend.baseOutputDirectory ?? (store.root.startsWith('gs://') ? `${store.root}/jobs/${jobKey}/` : undefined);
-        if (!outputDirectory) {
-          throw ApplicationFailure.nonRetryable(
-            `The ${backend.kind} backend needs a gs:// output: set train.backend.baseOutputDirectory or a gs:// register.store`,
-            'InvalidSpec',
-          );
-        }
-        const contract = {
-          dataUri: input.snapshot.uri,
-          runKey: input.runKey,
-          pipeline: input.pipeline,
-          params: input.params,
-        };
-        return backend.kind === 'vertex'
-          ? trainVertex({ jobKey, backend, outputDirectory, preemptions: 0, contract })
-          : trainKubernetes({ jobKey, backend, outputDirectory, contract });
-      }
-      const dataPath = input.snapshot.uri.startsWith('file://')
-        ? localPathOf(input.snapshot.uri)
-        : await stageSnapshot(input.snapshot.uri, path.join(home, 'jobs', `${jobKey}.data.csv`));
-      return trainLocal({
+      const { info } = Context.current();
+      const workflowId = info.workflowExecution?.workflowId ?? info.activityId;
+      return runTrainingStep({
+        jobKey: trainingJobKey(info.namespace, workflowId, info.activityId, input.pipeline),
+        backend: input.train.backend,
         home,
-        jobKey,
-        backend,
+        store: storeFor(input.store),
         contract: {
           dataUri: input.snapshot.uri,
-          dataPath,
           runKey: input.runKey,
           pipeline: input.pipeline,
           params: input.params,
@@ -195,7 +165,7 @@ export function createActivities(options: ActivityOptions = {}) {
     /** Serves the model, checks it, records the deployment and moves `champion` to it. */
     async deployModel(input: DeployInput & { requestedBy: string }): Promise<Deployment> {
       const deployment = await deployLocal(home, input, storeFor(input.store));
-      const workflowId = Context.current().info.workflowExecution?.workflowId ?? 'unknown';
+      const workflowId = currentWorkflowId('unknown');
       await recordDeployment(storeFor(input.store), input.version, deployment, workflowId, input.requestedBy);
       return deployment;
     },
@@ -218,7 +188,7 @@ export function createActivities(options: ActivityOptions = {}) {
     /** Rollout succeeded: the candidate becomes the live version and `champion`. */
     async promoteCandidate(input: PromoteInput & { store?: string; requestedBy: string }): Promise<Deployment> {
       const deployment = await rolloutTargetOps(home, input.deploy.target).promote(input);
-      const workflowId = Context.current().info.workflowExecution?.workflowId ?? 'unknown';
+      const workflowId = currentWorkflowId('unknown');
       await recordDeployment(storeFor(input.store), input.version, deployment, workflowId, input.requestedBy);
       return deployment;
     },
@@ -228,19 +198,21 @@ export function createActivities(options: ActivityOptions = {}) {
       const store = storeFor(input.store);
       const { model, version } = input.version;
       await rolloutTargetOps(home, input.deploy.target).rollBack(input, store);
-      const ctx = Context.current();
-      ctx.log.warn(`deploy: rolled back ${model} v${version}: ${input.reason}`);
+      Context.current().log.warn(`deploy: rolled back ${model} v${version}: ${input.reason}`);
       await recordRollback(store, input.version, {
         reason: input.reason,
         report: input.report,
-        workflowId: ctx.info.workflowExecution?.workflowId ?? '',
+        workflowId: currentWorkflowId(''),
         by: input.requestedBy,
       });
     },
   };
 }
 
+/** The activities' types, for `proxyActivities<PipelineActivities>` in the workflows (a type import only). */
 export type PipelineActivities = ReturnType<typeof createActivities>;
+
+// What tools and tests read beside the activities: the registry, its aliases, and stopping a local model server.
 export { openObjectStore, FileObjectStore, type ObjectStore } from '../registry/object-store.js';
 export { readManifest, listVersions, type Manifest } from '../registry/registry.js';
 export { getAlias, moveAlias, deploymentLog, liveAt, rollback, type DeploymentLogEntry } from '../registry/aliases.js';

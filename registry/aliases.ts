@@ -5,6 +5,7 @@
  * alias change after entry n-1: the log is complete, ordered, and agrees with the alias. A writer that died
  * between its two writes is rolled forward by the next one, so nothing waits on it.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { getJson, PreconditionFailedError, type ObjectStore } from './object-store.js';
 
@@ -37,7 +38,6 @@ const aliasKey = (model: string, alias: string) => `models/${model}/aliases/${al
 const logKey = (model: string, alias: string, seq: number) =>
   `models/${model}/deployments/${alias}/${String(seq).padStart(8, '0')}.json`;
 const LOG_ENTRY = /\/deployments\/([^/]+)\/(\d{8})\.json$/;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function readAlias(store: ObjectStore, model: string, alias: string) {
   const found = await getJson<unknown>(store, aliasKey(model, alias));

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GcsObjectStore } from './gcs-object-store.js';
 
 /** A stored object's bytes and its generation (changes on every write). */
@@ -48,8 +49,6 @@ function checkKey(key: string): string {
   }
   return key;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Object store in a local directory. Generations are content hashes; conditional writes hold a lock dir. */
 export class FileObjectStore implements ObjectStore {

@@ -40,28 +40,47 @@ export interface Lineage {
   selection?: CandidateSelection;
 }
 
-export interface ArtifactEntry {
-  path: string;
-  uri: string;
-  sha256: string;
-  bytes: number;
+/**
+ * A part of the manifest this module wrote as `T` and readers trust as stored: accepted as it is, typed as `T`.
+ * With `checks`, the fields readers rely on are checked first (a manifest missing one is rejected by name).
+ */
+function stored<T>(checks?: z.ZodType): z.ZodType<T> {
+  return checks ? checks.transform((value) => value as T) : z.custom<T>();
 }
 
-/** `manifest.json` of a model version. */
-export interface Manifest {
-  schema: 'temporal-mlops/manifest@1';
-  model: string;
-  version: number;
-  description: string;
-  createdAt: string;
-  status: 'pending-approval' | 'approved' | 'rejected' | 'timed-out';
-  lineage: Lineage;
-  metrics: Record<string, number>;
-  artifacts: ArtifactEntry[];
-  approval?: ApprovalRecord;
-  deployments: Deployment[];
-}
+const ArtifactEntrySchema = z.object({ path: z.string(), uri: z.string(), sha256: z.string(), bytes: z.number() });
 
+/** One file of a version's artifacts, with its checksum. */
+export type ArtifactEntry = z.infer<typeof ArtifactEntrySchema>;
+
+/**
+ * `manifest.json` of a model version. Loose objects: fields added by a later version of this package are
+ * kept as they are when the manifest is updated.
+ */
+export const ManifestSchema = z.looseObject({
+  schema: z.literal('temporal-mlops/manifest@1'),
+  model: z.string(),
+  version: z.number().int().positive(),
+  description: stored<string>(),
+  createdAt: z.string(),
+  status: z.enum(['pending-approval', 'approved', 'rejected', 'timed-out']),
+  lineage: stored<Lineage>(
+    z.looseObject({
+      workflowId: z.string(),
+      snapshot: z.looseObject({ uri: z.string(), sha256: z.string() }),
+      training: z.looseObject({ jobKey: z.string() }),
+    }),
+  ),
+  metrics: z.record(z.string(), z.number()),
+  artifacts: z.array(ArtifactEntrySchema),
+  approval: stored<ApprovalRecord>().optional(),
+  deployments: z.array(stored<Deployment>()),
+});
+
+/** `manifest.json` of a model version (see `ManifestSchema`). */
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+/** The `registerModel` activity's input: the model's name, its description and everything that produced it. */
 export interface RegisterInput {
   model: string;
   store?: string;
@@ -190,23 +209,6 @@ export async function registerModel(store: ObjectStore, input: RegisterInput): P
   return result;
 }
 
-/** The parts of a manifest a reader relies on; anything else in the object is kept as is. */
-const ManifestSchema = z.looseObject({
-  schema: z.literal('temporal-mlops/manifest@1'),
-  model: z.string(),
-  version: z.number().int().positive(),
-  createdAt: z.string(),
-  status: z.enum(['pending-approval', 'approved', 'rejected', 'timed-out']),
-  lineage: z.looseObject({
-    workflowId: z.string(),
-    snapshot: z.looseObject({ uri: z.string(), sha256: z.string() }),
-    training: z.looseObject({ jobKey: z.string() }),
-  }),
-  metrics: z.record(z.string(), z.number()),
-  artifacts: z.array(z.object({ path: z.string(), uri: z.string(), sha256: z.string(), bytes: z.number() })),
-  deployments: z.array(z.unknown()),
-});
-
 /** Reads a version's manifest; a missing, corrupt or foreign one is an error naming the object. */
 export async function readManifest(store: ObjectStore, model: string, version: number): Promise<Manifest> {
   const key = versionKey(model, version, 'manifest.json');
@@ -219,7 +221,7 @@ export async function readManifest(store: ObjectStore, model: string, version: n
       `${store.uri(key)} is not a valid temporal-mlops manifest (${issue?.path.join('.') || 'root'}: ${issue?.message}); was it written by another tool, or corrupted?`,
     );
   }
-  return found.value as Manifest;
+  return parsed.data;
 }
 
 function updateManifest(
@@ -248,10 +250,6 @@ export async function recordApproval(
 }
 
 /**
- * Records a deployment in the version's manifest and moves the `champion` alias to it (one deployment log
- * entry). Idempotent for a retried activity of the same run.
- */
-/**
  * Writes a rolled-back rollout into the `champion` deployment log with its analysis: an entry that keeps the
  * alias on its version (there is nothing to log against before a model's first deployment).
  */
@@ -271,6 +269,10 @@ export async function recordRollback(
   });
 }
 
+/**
+ * Records a deployment in the version's manifest and moves the `champion` alias to it (one deployment log
+ * entry). Idempotent for a retried activity of the same run.
+ */
 export async function recordDeployment(
   store: ObjectStore,
   version: RegisteredVersion,

@@ -7,19 +7,19 @@
  * a rollback sets it to 0, which gives all traffic back to the previous revision.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { ApiException, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { Deployment } from '../../sdk/run-types.js';
 import { targetOf, type KServeTarget } from '../../sdk/spec/deploy.js';
 import type { DeployInput } from './local/deploy.js';
 import type { ObjectStore } from '../../registry/object-store.js';
 import type { CandidateServers } from './types.js';
 import { artifactsPrefix } from '../../registry/registry.js';
+import { KubeApi, KubeApiError, type CustomResource } from '../platform/kubernetes-api.js';
+import { kubePollMs } from '../platform/poll-intervals.js';
+import { pollUntil } from '../platform/poll.js';
 
-const GROUP = 'serving.kserve.io';
-const VERSION = 'v1beta1';
-const PLURAL = 'inferenceservices';
+const ISVC: CustomResource = { group: 'serving.kserve.io', version: 'v1beta1', plural: 'inferenceservices' };
+/** The model version an InferenceService serves once rolled out (the next rollout's champion). */
 export const VERSION_ANNOTATION = 'mlops.temporal.io/model-version';
-const POLL_MS = () => Number(process.env.MLOPS_KUBE_POLL_MS ?? 5_000);
 
 interface Condition {
   type: string;
@@ -27,6 +27,7 @@ interface Condition {
   reason?: string;
   message?: string;
 }
+/** The fields of a serving.kserve.io/v1beta1 InferenceService this target reads and writes. */
 export interface InferenceService {
   metadata: { name: string; namespace?: string; generation?: number; annotations?: Record<string, string> };
   spec: { predictor: { canaryTrafficPercent?: number; model?: { storageUri?: string } } & Record<string, unknown> };
@@ -45,60 +46,30 @@ export interface InferenceService {
   };
 }
 
-const clients = new Map<string, CustomObjectsApi>();
-
-/** One client per kubeconfig context for the worker's life (the kubeconfig is read once, not per call). */
-function api(t: KServeTarget): CustomObjectsApi {
-  const key = t.context ?? '';
-  let client = clients.get(key);
-  if (!client) {
-    const kc = new KubeConfig();
-    kc.loadFromDefault();
-    if (t.context) kc.setCurrentContext(t.context);
-    clients.set(key, (client = kc.makeApiClient(CustomObjectsApi)));
-  }
-  return client;
-}
-
 const nameOf = (t: KServeTarget, model: string) => t.name ?? model.toLowerCase().replace(/[^a-z0-9-]/g, '-');
 
-async function read(t: KServeTarget, name: string): Promise<InferenceService | undefined> {
+/**
+ * Runs one call of the shared Kubernetes client: a permanent failure is `DeployFailed` (not retried), a transient
+ * one stays a retryable `KubeApiError`.
+ */
+async function kube<T>(t: KServeTarget, run: (api: KubeApi) => Promise<T>): Promise<T> {
   try {
-    return (await api(t).getNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace: t.namespace,
-      plural: PLURAL,
-      name,
-    })) as InferenceService;
+    return await run(KubeApi.forContext(t.context));
   } catch (err) {
-    if (err instanceof ApiException && err.code === 404) return undefined;
-    throw kubeFailure(err, `reading InferenceService ${t.namespace}/${name}`);
+    if (err instanceof KubeApiError && err.kind === 'permanent') {
+      const hint = err.status === 404 ? ' (is KServe installed? the InferenceService CRD is missing)' : '';
+      throw ApplicationFailure.nonRetryable(`${err.message}${hint}`, 'DeployFailed', { httpStatus: err.status });
+    }
+    throw err;
   }
 }
 
-function kubeFailure(err: unknown, what: string): Error {
-  if (err instanceof ApiException && err.code !== 429 && err.code < 500) {
-    const hint = err.code === 404 ? ' (is KServe installed? the InferenceService CRD is missing)' : '';
-    return ApplicationFailure.nonRetryable(
-      `${what}: HTTP ${err.code} ${String(err.body).slice(0, 300)}${hint}`,
-      'DeployFailed',
-    );
-  }
-  return new Error(`${what}: ${(err as Error).message}`);
-}
+const read = (t: KServeTarget, name: string) =>
+  kube(t, (api) => api.getObject<InferenceService>(ISVC, t.namespace, name));
 
 /** A JSON merge patch of the InferenceService (null removes a field). */
-async function patch(t: KServeTarget, name: string, body: unknown): Promise<InferenceService> {
-  try {
-    return (await api(t).patchNamespacedCustomObject(
-      { group: GROUP, version: VERSION, namespace: t.namespace, plural: PLURAL, name, body },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    )) as InferenceService;
-  } catch (err) {
-    throw kubeFailure(err, `patching InferenceService ${t.namespace}/${name}`);
-  }
-}
+const patch = (t: KServeTarget, name: string, body: unknown) =>
+  kube(t, (api) => api.mergePatchObject<InferenceService>(ISVC, t.namespace, name, body));
 
 function condition(isvc: InferenceService, type: string): Condition | undefined {
   return isvc.status?.conditions?.find((c) => c.type === type);
@@ -107,27 +78,35 @@ function condition(isvc: InferenceService, type: string): Condition | undefined 
 /** Waits until the generation `gen` is observed and its latest revision is ready; fails on a failed revision. */
 async function waitReady(t: KServeTarget, name: string, gen: number): Promise<InferenceService> {
   const ctx = Context.current();
-  const deadline = Date.now() + t.healthTimeout;
-  for (;;) {
-    const isvc = await read(t, name);
-    const p = isvc?.status?.components?.predictor;
-    const predictorReady = isvc && condition(isvc, 'PredictorReady');
-    if (isvc && (isvc.status?.observedGeneration ?? 0) >= gen) {
-      if (p?.latestCreatedRevision && p.latestReadyRevision === p.latestCreatedRevision) return isvc;
-      if (predictorReady?.status === 'False')
-        throw ApplicationFailure.nonRetryable(
-          `The candidate revision ${p?.latestCreatedRevision ?? ''} of ${t.namespace}/${name} failed: ${predictorReady.reason ?? ''} ${predictorReady.message ?? ''}`,
-          'DeployFailed',
-        );
-    }
-    if (Date.now() > deadline)
-      throw ApplicationFailure.nonRetryable(
-        `The candidate revision of ${t.namespace}/${name} was not ready within ${t.healthTimeout} ms`,
-        'DeployFailed',
-      );
-    ctx.heartbeat({ waitingFor: `${t.namespace}/${name} revision ready`, revision: p?.latestCreatedRevision });
-    await new Promise((r) => setTimeout(r, Math.min(POLL_MS(), 1000)));
-  }
+  const ready = await pollUntil(
+    async () => {
+      const isvc = await read(t, name);
+      const p = isvc?.status?.components?.predictor;
+      if (isvc && (isvc.status?.observedGeneration ?? 0) >= gen) {
+        if (p?.latestCreatedRevision && p.latestReadyRevision === p.latestCreatedRevision) return isvc;
+        const predictorReady = condition(isvc, 'PredictorReady');
+        if (predictorReady?.status === 'False')
+          throw ApplicationFailure.nonRetryable(
+            `The candidate revision ${p?.latestCreatedRevision ?? ''} of ${t.namespace}/${name} failed: ${predictorReady.reason ?? ''} ${predictorReady.message ?? ''}`,
+            'DeployFailed',
+          );
+      }
+      ctx.heartbeat({ waitingFor: `${t.namespace}/${name} revision ready`, revision: p?.latestCreatedRevision });
+      return undefined;
+    },
+    {
+      intervalMs: kubePollMs(),
+      timeoutMs: t.healthTimeout,
+      signal: ctx.cancellationSignal,
+      what: `the candidate revision of ${t.namespace}/${name}`,
+    },
+  );
+  if (!ready)
+    throw ApplicationFailure.nonRetryable(
+      `The candidate revision of ${t.namespace}/${name} was not ready within ${t.healthTimeout} ms`,
+      'DeployFailed',
+    );
+  return ready;
 }
 
 function predictorModel(t: KServeTarget, store: ObjectStore, model: string, version: number) {
@@ -147,18 +126,14 @@ export async function startKServeCandidate(input: DeployInput, store: ObjectStor
   const existing = await read(t, name);
   if (!existing) {
     const body = {
-      apiVersion: `${GROUP}/${VERSION}`,
+      apiVersion: `${ISVC.group}/${ISVC.version}`,
       kind: 'InferenceService',
       metadata: { name, namespace: t.namespace, annotations: { [VERSION_ANNOTATION]: String(version) } },
       spec: {
         predictor: { model: candidateModel, ...(t.serviceAccount ? { serviceAccountName: t.serviceAccount } : {}) },
       },
     };
-    const created = (await api(t)
-      .createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: t.namespace, plural: PLURAL, body })
-      .catch((err: unknown) => {
-        throw kubeFailure(err, `creating InferenceService ${t.namespace}/${name}`);
-      })) as InferenceService;
+    const created = await kube(t, (api) => api.createObject<InferenceService>(ISVC, t.namespace, body));
     const ready = await waitReady(t, name, created.metadata.generation ?? 1);
     return { candidate: { version, endpoint: ready.status!.components!.predictor!.latestReadyRevision! } };
   }

@@ -12,6 +12,7 @@ import type { CandidateServers, PromoteInput, RollBackInput } from './types.js';
 import type { Route } from './local/traffic-router.js';
 import { promoteVertex, rollBackVertex, routeVertexTraffic, startVertexCandidate } from './vertex.js';
 
+/** The `routeTraffic` activity's input: one rollout step's split. */
 export interface TrafficInput {
   model: string;
   step: string;
@@ -21,14 +22,19 @@ export interface TrafficInput {
   candidate?: number;
 }
 
+/** What a deploy target does for a staged rollout, one method per rollout activity. */
 export interface RolloutTargetOps {
   /** Starts the candidate beside the champion with no traffic; fails before any traffic moves if it is unhealthy. */
   start(input: DeployInput, store: ObjectStore): Promise<CandidateServers>;
+  /** Sets one step's split between champion and candidate. */
   route(input: TrafficInput): Promise<{ routerEndpoint: string }>;
+  /** The candidate serves everything for good; the champion is retired. */
   promote(input: PromoteInput): Promise<Deployment>;
+  /** All traffic back to the champion; the candidate is stopped. */
   rollBack(input: RollBackInput, store: ObjectStore): Promise<void>;
 }
 
+/** The rollout operations of `target` (no target: the local one, in `home`). */
 export function rolloutTargetOps(home: string, target: DeployTarget | undefined): RolloutTargetOps {
   switch (target?.kind) {
     case 'vertex-endpoint':

@@ -18,9 +18,10 @@ import {
   type VertexOperation,
 } from '../platform/vertex-api.js';
 import { artifactsPrefix } from '../../registry/registry.js';
+import { vertexPollMs } from '../platform/poll-intervals.js';
+import { pollUntil } from '../platform/poll.js';
 
 const MODEL_VERSION_LABEL = 'mlops-model-version';
-const POLL_MS = () => Number(process.env.MLOPS_VERTEX_POLL_MS ?? 15_000);
 
 const parentOf = (t: VertexEndpointTarget) => `projects/${t.project}/locations/${t.region}`;
 const deployedName = (model: string, version: number) => `${model}-v${version}`;
@@ -36,26 +37,29 @@ function failed(err: unknown, what: string): never {
   throw err;
 }
 
+/** Waits for a long-running operation; its error, or a deadline passed, is `DeployFailed`. */
 async function waitFor(api: VertexEndpointsApi, op: VertexOperation, what: string, timeoutMs: number) {
   const ctx = Context.current();
-  const deadline = Date.now() + timeoutMs;
-  let current = op;
-  while (!current.done) {
-    if (Date.now() > deadline)
-      throw ApplicationFailure.nonRetryable(`${what} did not finish within ${timeoutMs} ms`, 'DeployFailed', {
-        operation: op.name,
-      });
-    ctx.heartbeat({ operation: op.name, waitingFor: what });
-    await new Promise((r) => setTimeout(r, Math.min(POLL_MS(), 1000)));
-    current = await api.getOperation(op.name);
-  }
-  if (current.error)
+  const done = await pollUntil(
+    async () => {
+      const current = op.done ? op : await api.getOperation(op.name);
+      if (current.done) return current;
+      ctx.heartbeat({ operation: op.name, waitingFor: what });
+      return undefined;
+    },
+    { intervalMs: vertexPollMs(), timeoutMs, signal: ctx.cancellationSignal, what },
+  );
+  if (!done)
+    throw ApplicationFailure.nonRetryable(`${what} did not finish within ${timeoutMs} ms`, 'DeployFailed', {
+      operation: op.name,
+    });
+  if (done.error)
     throw ApplicationFailure.nonRetryable(
-      `${what} failed: ${current.error.message ?? `code ${current.error.code}`}`,
+      `${what} failed: ${done.error.message ?? `code ${done.error.code}`}`,
       'DeployFailed',
-      { operation: op.name, error: current.error },
+      { operation: op.name, error: done.error },
     );
-  return current.response ?? {};
+  return done.response ?? {};
 }
 
 async function findOrCreateEndpoint(api: VertexEndpointsApi, t: VertexEndpointTarget): Promise<VertexEndpoint> {

@@ -1,21 +1,35 @@
 /**
  * Detached processes that outlive the worker that started them: training jobs and local model servers.
  * The process runs in its own session under a tiny `sh` wrapper that writes the exit code to a file, so a
- * new worker can find it by directory, see whether it still runs, and read how it ended.
+ * new worker can find it by directory, see whether it still runs, and read how it ended. The worker that
+ * started it also hears its exit at once (`childExit`), so waiting for it needs no polling there.
  */
 import { spawn } from 'node:child_process';
 import { promises as fs, openSync, closeSync } from 'node:fs';
 import path from 'node:path';
+import { pollUntil } from './poll.js';
 
 // $0 is the job directory: it shows in /proc/<pid>/cmdline, which is how we recognise our own process.
 const WRAPPER = '"$@"; code=$?; echo $code > "$0/exit_code.tmp"; mv "$0/exit_code.tmp" "$0/exit_code"';
 
+/** What `startDetached` runs: `command` in `cwd`, its output appended to `logFile`, its pid and exit code in `dir`. */
 export interface DetachedStart {
   dir: string;
   command: string[];
   cwd: string;
   env: NodeJS.ProcessEnv;
   logFile: string;
+}
+
+/** The processes this worker started, by directory, until they exit. */
+const children = new Map<string, Promise<void>>();
+
+/**
+ * Resolves when the process this worker process started in `dir` exits (the wrapper has written its exit code
+ * by then); undefined when it was started elsewhere (an earlier worker) or has exited already: poll then.
+ */
+export function childExit(dir: string): Promise<void> | undefined {
+  return children.get(dir);
 }
 
 /** Starts a command in its own process group; returns its pid (the group id). */
@@ -29,11 +43,17 @@ export async function startDetached(opts: DetachedStart): Promise<number> {
       detached: true,
       stdio: ['ignore', out, out],
     });
+    // Listen before the spawn settles: a job that fails at once may exit right after it.
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const pid = await new Promise<number>((resolve, reject) => {
       child.once('error', reject);
       child.once('spawn', () => resolve(child.pid as number));
     });
     child.unref();
+    children.set(opts.dir, exited);
+    void exited.then(() => {
+      if (children.get(opts.dir) === exited) children.delete(opts.dir);
+    });
     await fs.writeFile(path.join(opts.dir, 'pid'), String(pid));
     return pid;
   } finally {
@@ -69,6 +89,7 @@ export async function readExitCode(dir: string): Promise<number | undefined> {
   }
 }
 
+/** The pid the wrapper was started with (see `startDetached`), or undefined before it was written. */
 export async function readPid(dir: string): Promise<number | undefined> {
   try {
     const pid = Number((await fs.readFile(path.join(dir, 'pid'), 'utf8')).trim());
@@ -88,8 +109,12 @@ export async function stopProcessGroup(pid: number, dir: string, graceMs = 10_00
     }
   };
   signal('SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline && (await isOurProcess(pid, dir))) await new Promise((r) => setTimeout(r, 200));
+  // No cancellation signal: this runs during cancellation, and the grace period must be given in full.
+  await pollUntil(async () => ((await isOurProcess(pid, dir)) ? undefined : true), {
+    intervalMs: 200,
+    timeoutMs: graceMs,
+    wake: childExit(dir),
+  });
   signal('SIGKILL');
 }
 

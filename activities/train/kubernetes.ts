@@ -7,20 +7,23 @@
  * pod that resumes from the same AIP_CHECKPOINT_DIR; here each such pod counts against `maxPreemptions`.
  * Cancelling the activity deletes the Job with its pods (propagationPolicy Background).
  */
-import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { TrainingResult } from '../../sdk/run-types.js';
 import type { KubernetesBackend } from '../../sdk/spec/backends.js';
 import { contractEnv, type JobContractEnv } from './contract.js';
 import { readRemoteMetrics } from './remote-metrics.js';
 import { KubeApi, KubeApiError } from '../platform/kubernetes-api.js';
-import { sleepOrCancel } from '../platform/sleep.js';
+import { kubePollMs } from '../platform/poll-intervals.js';
+import { pollUntil } from '../platform/poll.js';
 
+/** The training container's name (the pod failure policy's exit-code rule names it). */
 export const CONTAINER = 'train';
+/** The label that marks a Job as this package's, with its job key. */
 export const JOB_KEY_LABEL = 'mlops.temporal.io/job-key';
-const POLL_MS = () => Number(process.env.MLOPS_KUBE_POLL_MS ?? 5_000);
 const LOG_LINES = 30;
 
+/** One training step on the `kubernetes` backend. */
 export interface KubernetesTrainingJob {
   jobKey: string;
   backend: KubernetesBackend;
@@ -160,80 +163,88 @@ async function failureReport(api: KubeApi, namespace: string, pods: V1Pod[]) {
   };
 }
 
+type JobState = 'Deleted' | 'Succeeded' | 'Failed' | 'Running' | 'Pending';
+
+function stateOf(job: V1Job | undefined): JobState {
+  if (!job) return 'Deleted';
+  if (condition(job, 'Complete') || condition(job, 'SuccessCriteriaMet')) return 'Succeeded';
+  if (condition(job, 'Failed') || condition(job, 'FailureTarget')) return 'Failed';
+  return (job.status?.active ?? 0) > 0 ? 'Running' : 'Pending';
+}
+
 /** Runs (or reattaches to) the step's Job until it ends; see the module comment for the failure classes. */
 export async function trainKubernetes(job: KubernetesTrainingJob): Promise<TrainingResult> {
   const ctx = Context.current();
   const { namespace } = job.backend;
-  const api = KubeApi.fromDefault(job.backend.context);
+  let api: KubeApi;
+  try {
+    api = KubeApi.forContext(job.backend.context);
+  } catch (err) {
+    return asFailure(err); // a context the kubeconfig lacks: TrainingFailed, naming the fix
+  }
   const startedAt = new Date().toISOString();
   const { job: launched, reattached } = await launchOrAttach(api, job).catch(asFailure);
   const name = launched.metadata!.name!;
   const previous = ctx.info.heartbeatDetails as { podUids?: string[] } | undefined;
   const podUids = new Set(previous?.podUids ?? []);
-  for (;;) {
-    let current: V1Job | undefined;
-    let pods: V1Pod[];
-    try {
-      current = await api.getJob(namespace, name);
-      pods = await api.jobPods(namespace, name);
-    } catch (err) {
-      if (err instanceof KubeApiError && err.kind === 'transient') {
+  return pollUntil(
+    async () => {
+      let current: V1Job | undefined;
+      let pods: V1Pod[];
+      try {
+        current = await api.getJob(namespace, name);
+        pods = await api.jobPods(namespace, name);
+      } catch (err) {
+        if (!(err instanceof KubeApiError && err.kind === 'transient')) return asFailure(err);
         ctx.heartbeat({ jobName: name, namespace, state: `unknown (${err.message})`, podUids: [...podUids] });
-        await sleepOrCancel(POLL_MS(), ctx.cancellationSignal);
-        continue;
+        return undefined;
       }
-      return asFailure(err);
-    }
-    for (const p of pods) if (p.metadata?.uid) podUids.add(p.metadata.uid);
-    // Every pod after the first replaced one that was disrupted (user-code failures end the Job instead).
-    const preemptions = Math.max(0, podUids.size - 1);
-    const state = !current
-      ? 'Deleted'
-      : condition(current, 'Complete') || condition(current, 'SuccessCriteriaMet')
-        ? 'Succeeded'
-        : condition(current, 'Failed') || condition(current, 'FailureTarget')
-          ? 'Failed'
-          : (current.status?.active ?? 0) > 0
-            ? 'Running'
-            : 'Pending';
-    ctx.heartbeat({ jobName: name, namespace, state, preemptions, podUids: [...podUids] });
+      for (const p of pods) if (p.metadata?.uid) podUids.add(p.metadata.uid);
+      // Every pod after the first replaced one that was disrupted (user-code failures end the Job instead).
+      const preemptions = Math.max(0, podUids.size - 1);
+      const state = stateOf(current);
+      ctx.heartbeat({ jobName: name, namespace, state, preemptions, podUids: [...podUids] });
 
-    if (ctx.cancellationSignal.aborted) {
-      if (current) {
+      if (!current) {
+        throw ApplicationFailure.nonRetryable(
+          `Kubernetes Job ${namespace}/${name} was deleted by someone else while it ran`,
+          'TrainingFailed',
+        );
+      }
+      if (state === 'Succeeded') return finish(job, name, startedAt, reattached, preemptions);
+      if (state === 'Failed') {
+        const report = await failureReport(api, namespace, pods);
+        const why = current.status?.conditions?.find((c) => c.type === 'Failed' || c.type === 'FailureTarget');
+        throw ApplicationFailure.nonRetryable(
+          `Kubernetes Job ${namespace}/${name} failed (${why?.reason ?? 'unknown'}: ${why?.message ?? ''})` +
+            (report.exitCode !== undefined ? `; container exited ${report.exitCode}` : '') +
+            (report.lastLines.length ? `; last lines:\n${report.lastLines.join('\n')}` : ''),
+          'TrainingFailed',
+          { jobName: name, namespace, ...report, conditionReason: why?.reason },
+        );
+      }
+      if (preemptions > job.backend.maxPreemptions) {
+        await api.deleteJob(namespace, name).catch(() => undefined);
+        throw ApplicationFailure.nonRetryable(
+          `Kubernetes Job ${namespace}/${name} was disrupted ${preemptions} times ` +
+            `(train.backend.maxPreemptions is ${job.backend.maxPreemptions}); deleted it`,
+          'Preempted',
+          { jobName: name, namespace, preemptions },
+        );
+      }
+      return undefined;
+    },
+    {
+      intervalMs: kubePollMs(),
+      signal: ctx.cancellationSignal,
+      what: `Kubernetes Job ${namespace}/${name}`,
+      onCancel: async () => {
+        // A Job already gone is fine (deleteJob ignores a 404); any other failure must not hide the cancellation.
         await api.deleteJob(namespace, name).catch(() => undefined);
         ctx.log.info(`train: cancelled; deleted Kubernetes Job ${namespace}/${name} and its pods`);
-      }
-      throw new CancelledFailure(`Kubernetes Job ${namespace}/${name} deleted on cancellation`);
-    }
-    if (!current) {
-      throw ApplicationFailure.nonRetryable(
-        `Kubernetes Job ${namespace}/${name} was deleted by someone else while it ran`,
-        'TrainingFailed',
-      );
-    }
-    if (state === 'Succeeded') return finish(job, name, startedAt, reattached, preemptions);
-    if (state === 'Failed') {
-      const report = await failureReport(api, namespace, pods);
-      const why = current.status?.conditions?.find((c) => c.type === 'Failed' || c.type === 'FailureTarget');
-      throw ApplicationFailure.nonRetryable(
-        `Kubernetes Job ${namespace}/${name} failed (${why?.reason ?? 'unknown'}: ${why?.message ?? ''})` +
-          (report.exitCode !== undefined ? `; container exited ${report.exitCode}` : '') +
-          (report.lastLines.length ? `; last lines:\n${report.lastLines.join('\n')}` : ''),
-        'TrainingFailed',
-        { jobName: name, namespace, ...report, conditionReason: why?.reason },
-      );
-    }
-    if (preemptions > job.backend.maxPreemptions) {
-      await api.deleteJob(namespace, name).catch(() => undefined);
-      throw ApplicationFailure.nonRetryable(
-        `Kubernetes Job ${namespace}/${name} was disrupted ${preemptions} times ` +
-          `(train.backend.maxPreemptions is ${job.backend.maxPreemptions}); deleted it`,
-        'Preempted',
-        { jobName: name, namespace, preemptions },
-      );
-    }
-    await sleepOrCancel(POLL_MS(), ctx.cancellationSignal);
-  }
+      },
+    },
+  );
 }
 
 async function finish(

@@ -1,19 +1,22 @@
 /**
  * The `local` training backend: the job is a detached subprocess in `<home>/jobs/<jobKey>/`. The job key is
  * deterministic (workflow id + activity id), so a retried or restarted activity finds the directory, sees the
- * process still running and reattaches to it instead of starting a second one.
+ * process still running and reattaches to it instead of starting a second one. The worker process that started
+ * the job ends the stage the moment it exits; one that reattached finds out from the exit-code file (polled).
  */
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ApplicationFailure, Context, CancelledFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { LocalBackend } from '../../sdk/spec/backends.js';
 import type { TrainingResult } from '../../sdk/run-types.js';
 import { contractEnv, readMetrics, type JobContractEnv } from './contract.js';
-import { sleepOrCancel } from '../platform/sleep.js';
+import { localPollMs } from '../platform/poll-intervals.js';
+import { pollUntil } from '../platform/poll.js';
 import {
+  childExit,
   isOurProcess,
   readExitCode,
   readNewLines,
@@ -23,6 +26,7 @@ import {
   tailLines,
 } from '../platform/local-process.js';
 
+/** One training step on the `local` backend. */
 export interface LocalTrainingJob {
   home: string;
   jobKey: string;
@@ -39,8 +43,10 @@ interface Claim {
 }
 
 const run = promisify(execFile);
-const POLL_MS = 1000;
+/** How long a claim without a pid counts as "another attempt is starting the process". */
 const LAUNCH_GRACE_MS = 15_000;
+/** How often that attempt's pid file is looked for. */
+const LAUNCH_CHECK_MS = 500;
 
 function jobPaths(home: string, jobKey: string) {
   const dir = path.join(home, 'jobs', jobKey);
@@ -103,9 +109,21 @@ async function launchOrAttach(
       () => Date.now(),
     );
     if (pid === undefined && Date.now() - claimedAt < LAUNCH_GRACE_MS) {
-      // Another attempt claimed the job a moment ago and is starting the process: wait for its pid.
-      await new Promise((r) => setTimeout(r, 500));
-      ctx.heartbeat({ jobKey: job.jobKey, state: 'waiting-for-launch' });
+      // Another attempt claimed the job a moment ago and is starting the process: wait for its pid (or exit
+      // code), then look again; past the grace period the claim counts as lost.
+      await pollUntil(
+        async () => {
+          ctx.heartbeat({ jobKey: job.jobKey, state: 'waiting-for-launch' });
+          const launched = (await readPid(paths.dir)) !== undefined || (await readExitCode(paths.dir)) !== undefined;
+          return launched || undefined;
+        },
+        {
+          intervalMs: LAUNCH_CHECK_MS,
+          timeoutMs: claimedAt + LAUNCH_GRACE_MS - Date.now(),
+          signal: ctx.cancellationSignal,
+          what: `the launch of local job ${job.jobKey}`,
+        },
+      );
       continue;
     }
     const lost = `${paths.dir}.lost-${Date.now()}`;
@@ -144,42 +162,56 @@ async function start(job: LocalTrainingJob, paths: ReturnType<typeof jobPaths>):
   });
 }
 
-/** Runs (or reattaches to) a local training job until it ends; streams its output to the worker log. */
+/**
+ * Runs (or reattaches to) a local training job until it ends; streams its output to the worker log. Cancelling
+ * the activity stops the job's whole process group.
+ */
 export async function trainLocal(job: LocalTrainingJob): Promise<TrainingResult> {
   const ctx = Context.current();
   const paths = jobPaths(job.home, job.jobKey);
   const startedAt = new Date().toISOString();
   const { pid, reattached } = await launchOrAttach(job, paths);
-  let offset = 0;
-  if (reattached) {
-    // Show only what the job printed since the last worker stopped streaming.
-    const details = ctx.info.heartbeatDetails as { logOffset?: number } | undefined;
-    offset = details?.logOffset ?? 0;
-  }
-
-  for (;;) {
+  // Show only what the job printed since the last worker stopped streaming.
+  let offset = reattached ? ((ctx.info.heartbeatDetails as { logOffset?: number } | undefined)?.logOffset ?? 0) : 0;
+  const streamLog = async () => {
     const read = await readNewLines(paths.log, offset);
     offset = read.offset;
     for (const line of read.lines) ctx.log.info(`[train ${job.jobKey}] ${line}`);
-    const exitCode = await readExitCode(paths.dir);
-    if (exitCode !== undefined) return await finish(job, paths, exitCode, startedAt, reattached);
-    if (ctx.cancellationSignal.aborted) {
-      if (pid !== undefined) await stopProcessGroup(pid, paths.dir);
-      await fs.writeFile(path.join(paths.dir, 'cancelled'), new Date().toISOString());
-      ctx.log.info(`train: cancelled local job ${job.jobKey}`);
-      throw new CancelledFailure('training cancelled');
-    }
-    if (pid === undefined || !(await isOurProcess(pid, paths.dir))) {
-      if ((await readExitCode(paths.dir)) !== undefined) continue;
-      // Gone without an exit code: killed from outside. Retryable; the next attempt relaunches from checkpoints.
-      throw ApplicationFailure.retryable(
-        `local training job ${job.jobKey} (pid ${pid}) vanished without an exit code`,
-        'JobLost',
-      );
-    }
-    ctx.heartbeat({ jobKey: job.jobKey, pid, state: 'running', logOffset: offset });
-    await sleepOrCancel(POLL_MS, ctx.cancellationSignal);
-  }
+  };
+
+  const finished = (exitCode: number) => finish(job, paths, exitCode, startedAt, reattached);
+
+  return pollUntil(
+    async () => {
+      // The exit code first: once it is there, the log that follows is complete.
+      const exitCode = await readExitCode(paths.dir);
+      await streamLog();
+      if (exitCode !== undefined) return finished(exitCode);
+      if (pid === undefined || !(await isOurProcess(pid, paths.dir))) {
+        const late = await readExitCode(paths.dir); // it may have ended between the two reads
+        if (late !== undefined) return streamLog().then(() => finished(late));
+        // Gone without an exit code: killed from outside. Retryable; the next attempt relaunches from checkpoints.
+        throw ApplicationFailure.retryable(
+          `local training job ${job.jobKey} (pid ${pid}) vanished without an exit code`,
+          'JobLost',
+        );
+      }
+      ctx.heartbeat({ jobKey: job.jobKey, pid, state: 'running', logOffset: offset });
+      return undefined;
+    },
+    {
+      intervalMs: localPollMs(),
+      // This worker started the process (now or in an earlier attempt): its exit ends the wait at once.
+      wake: childExit(paths.dir),
+      signal: ctx.cancellationSignal,
+      what: `local training job ${job.jobKey}`,
+      onCancel: async () => {
+        if (pid !== undefined) await stopProcessGroup(pid, paths.dir);
+        await fs.writeFile(path.join(paths.dir, 'cancelled'), new Date().toISOString());
+        ctx.log.info(`train: cancelled local job ${job.jobKey}`);
+      },
+    },
+  );
 }
 
 async function finish(
@@ -214,10 +246,11 @@ async function finish(
 /** The git commit (and whether the tree has uncommitted changes) of `dir`, when it is inside a checkout. */
 async function gitVersion(dir: string): Promise<{ gitCommit?: string; gitDirty?: boolean }> {
   try {
-    const { stdout: commit } = await run('git', ['-C', dir, 'rev-parse', 'HEAD'], { timeout: 5000 });
-    const { stdout: changes } = await run('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no', '.'], {
-      timeout: 5000,
-    });
+    // Both at once: they sit between the job's exit and the stage's end.
+    const [{ stdout: commit }, { stdout: changes }] = await Promise.all([
+      run('git', ['-C', dir, 'rev-parse', 'HEAD'], { timeout: 5000 }),
+      run('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no', '.'], { timeout: 5000 }),
+    ]);
     return { gitCommit: commit.trim(), gitDirty: changes.trim().length > 0 };
   } catch {
     return {};

@@ -4,12 +4,13 @@
  * query) and reattaches, so a retried or restarted activity never starts a second job. A create whose response
  * was lost is found by the same query. Cancelling the activity cancels the job.
  */
-import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { TrainingResult } from '../../sdk/run-types.js';
 import type { VertexBackend } from '../../sdk/spec/backends.js';
 import { contractEnv, type JobContractEnv } from './contract.js';
 import { readRemoteMetrics } from './remote-metrics.js';
-import { sleepOrCancel } from '../platform/sleep.js';
+import { vertexCancelPollMs, vertexPollMs, vertexQuotaBackoffMs } from '../platform/poll-intervals.js';
+import { pollUntil, sleepOrCancel } from '../platform/poll.js';
 import { consoleUrl, VertexApi, VertexApiError, type CustomJob } from '../platform/vertex-api.js';
 
 const JOB_KEY_LABEL = 'mlops-job-key';
@@ -21,9 +22,10 @@ const ACTIVE = new Set([
   'JOB_STATE_PAUSED',
   'JOB_STATE_UPDATING',
 ]);
-const POLL_MS = () => Number(process.env.MLOPS_VERTEX_POLL_MS ?? 15_000);
-const QUOTA_BACKOFF_MS = () => Number(process.env.MLOPS_VERTEX_QUOTA_BACKOFF_MS ?? 5 * 60_000);
+/** How long after a create lost in transit the job is looked for (the server may still be creating it). */
+const LOST_CREATE_RECHECK_MS = 2000;
 
+/** One training step on the `vertex` backend. */
 export interface VertexTrainingJob {
   jobKey: string;
   backend: VertexBackend;
@@ -96,7 +98,7 @@ function asFailure(err: unknown): never {
       throw ApplicationFailure.create({
         type: 'QuotaExhausted',
         message: err.message,
-        nextRetryDelay: QUOTA_BACKOFF_MS(),
+        nextRetryDelay: vertexQuotaBackoffMs(),
       });
     }
     if (err.kind === 'permanent')
@@ -131,7 +133,7 @@ async function launchOrAttach(
   } catch (err) {
     if (err instanceof VertexApiError && err.kind === 'transient') {
       // The request may have created the job before the response was lost: look before trying again.
-      await new Promise((r) => setTimeout(r, 2000));
+      await sleepOrCancel(LOST_CREATE_RECHECK_MS, ctx.cancellationSignal);
       const maybe = await findJob(api, parent, job.jobKey);
       if (maybe?.name) {
         ctx.log.warn(`train: create of ${job.jobKey} failed in transit, but the job exists: ${maybe.name}; attaching`);
@@ -168,57 +170,72 @@ export async function trainVertex(job: VertexTrainingJob): Promise<TrainingResul
   }
 }
 
+/** The job's state, or undefined while the API is unavailable (heartbeated as such); permanent errors fail. */
+async function readState(api: VertexApi, name: string): Promise<{ job: CustomJob; state: string } | undefined> {
+  try {
+    const job = await api.get(name);
+    return { job, state: job.state ?? 'JOB_STATE_UNSPECIFIED' };
+  } catch (err) {
+    if (err instanceof VertexApiError && err.kind !== 'permanent') {
+      Context.current().heartbeat({ jobName: name, state: 'unknown (API unavailable)' });
+      return undefined;
+    }
+    return asFailure(err);
+  }
+}
+
+/** Asks Vertex to cancel the job and waits until it reports the job ended (the activity ends after it). */
+async function cancelJob(api: VertexApi, name: string): Promise<void> {
+  const ctx = Context.current();
+  // A job that ended meanwhile refuses the cancel: nothing to do then.
+  await api.cancel(name).catch(() => undefined);
+  const state = await pollUntil(
+    async () => {
+      const current = await readState(api, name);
+      if (current) ctx.heartbeat({ jobName: name, state: current.state });
+      return current && !ACTIVE.has(current.state) ? current.state : undefined;
+    },
+    { intervalMs: vertexCancelPollMs() },
+  );
+  ctx.log.info(`train: Vertex job ${name} ended ${state} after cancellation`);
+}
+
 async function runOnce(job: VertexTrainingJob): Promise<TrainingResult> {
   const ctx = Context.current();
   const api = new VertexApi(job.backend.region);
   const parent = `projects/${job.backend.project}/locations/${job.backend.region}`;
   const startedAt = new Date().toISOString();
   const { name, reattached } = await launchOrAttach(api, parent, job).catch(asFailure);
-  const signal = ctx.cancellationSignal;
-  for (;;) {
-    let current: CustomJob;
-    try {
-      current = await api.get(name);
-    } catch (err) {
-      if (err instanceof VertexApiError && err.kind !== 'permanent') {
-        ctx.heartbeat({ jobName: name, state: 'unknown (API unavailable)' });
-        await sleepOrCancel(POLL_MS(), signal);
-        continue;
+  return pollUntil(
+    async () => {
+      const current = await readState(api, name);
+      if (!current) return undefined;
+      const { state } = current;
+      ctx.heartbeat({ jobName: name, state, consoleUrl: consoleUrl(name), preemptions: job.preemptions });
+      if (state === 'JOB_STATE_SUCCEEDED') return finish(job, name, startedAt, reattached);
+      if (state === 'JOB_STATE_FAILED' && looksPreempted(current.job)) {
+        throw ApplicationFailure.create({
+          type: 'Preempted',
+          message: `Vertex job ${name} was preempted: ${current.job.error?.message ?? ''}`,
+          details: [{ jobName: name }],
+        });
       }
-      return asFailure(err);
-    }
-    const state = current.state ?? 'JOB_STATE_UNSPECIFIED';
-    ctx.heartbeat({ jobName: name, state, consoleUrl: consoleUrl(name), preemptions: job.preemptions });
-    if (signal.aborted) {
-      if (ACTIVE.has(state) && state !== 'JOB_STATE_CANCELLING') await api.cancel(name).catch(() => undefined);
       if (!ACTIVE.has(state)) {
-        ctx.log.info(`train: Vertex job ${name} ended ${state} after cancellation`);
-        throw new CancelledFailure(`Vertex job ${name} cancelled`);
+        throw ApplicationFailure.nonRetryable(
+          `Vertex job ${name} ended ${state}: ${current.job.error?.message ?? 'no error message'}`,
+          'TrainingFailed',
+          { jobName: name, state, error: current.job.error, consoleUrl: consoleUrl(name) },
+        );
       }
-    } else if (state === 'JOB_STATE_SUCCEEDED') {
-      return finish(job, name, startedAt, reattached);
-    } else if (state === 'JOB_STATE_FAILED' && looksPreempted(current)) {
-      throw ApplicationFailure.create({
-        type: 'Preempted',
-        message: `Vertex job ${name} was preempted: ${current.error?.message ?? ''}`,
-        details: [{ jobName: name }],
-      });
-    } else if (!ACTIVE.has(state)) {
-      throw ApplicationFailure.nonRetryable(
-        `Vertex job ${name} ended ${state}: ${current.error?.message ?? 'no error message'}`,
-        'TrainingFailed',
-        {
-          jobName: name,
-          state,
-          error: current.error,
-          consoleUrl: consoleUrl(name),
-        },
-      );
-    }
-    // Once cancelled, poll every second until Vertex reports the job ended.
-    if (signal.aborted) await new Promise((r) => setTimeout(r, Math.min(POLL_MS(), 1000)));
-    else await sleepOrCancel(POLL_MS(), signal);
-  }
+      return undefined;
+    },
+    {
+      intervalMs: vertexPollMs(),
+      signal: ctx.cancellationSignal,
+      what: `Vertex job ${name}`,
+      onCancel: () => cancelJob(api, name),
+    },
+  );
 }
 
 async function finish(

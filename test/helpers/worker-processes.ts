@@ -1,4 +1,7 @@
-/** Pipeline workers in their own processes (worker-process.ts) on the suite's server, so tests can SIGKILL them. */
+/**
+ * Pipeline workers in their own processes (worker-process.ts) on the suite's server, so tests can SIGKILL them.
+ * They inherit this process's environment: the fast poll intervals of test-env.ts and what the test file set.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { inject } from 'vitest';
 

@@ -36,7 +36,6 @@ const seen: { generation: number; version: number; canary: number | null }[] = [
 beforeAll(async () => {
   cluster = await startKubeCluster({ name: `mlops-kserve-${process.pid}` });
   process.env.KUBECONFIG = cluster.kubeconfig;
-  process.env.MLOPS_KUBE_POLL_MS = '300';
   const kc = new KubeConfig();
   kc.loadFromFile(cluster.kubeconfig);
   const crd = loadYaml<V1CustomResourceDefinition>(await fs.readFile(await ensureKServeCrd(), 'utf8'));

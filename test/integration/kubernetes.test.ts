@@ -26,7 +26,6 @@ const GPU_NODE = 'gpu-l4-0';
 beforeAll(async () => {
   cluster = await startKubeCluster({ name: `mlops-test-${process.pid}` });
   process.env.KUBECONFIG = cluster.kubeconfig;
-  process.env.MLOPS_KUBE_POLL_MS = '300';
   const kc = new KubeConfig();
   kc.loadFromFile(cluster.kubeconfig);
   batch = kc.makeApiClient(BatchV1Api);

@@ -535,12 +535,11 @@ export async function startVertexStandIn(gcsEndpoint: string): Promise<VertexSta
   return s;
 }
 
-/** Points this process's Vertex clients at the stand-in, with fast polling for tests. */
+/** Points this process's Vertex clients at the stand-in (test-env.ts sets the fast poll interval). */
 export function useVertexStandIn(standIn: VertexStandIn, extra: Record<string, string> = {}): void {
   Object.assign(process.env, {
     MLOPS_VERTEX_API_ENDPOINT: standIn.endpoint,
     MLOPS_VERTEX_ACCESS_TOKEN: 'test-token',
-    MLOPS_VERTEX_POLL_MS: '200',
     ...extra,
   });
 }

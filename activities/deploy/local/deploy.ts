@@ -21,7 +21,12 @@ import {
 } from '../../platform/local-process.js';
 import type { ObjectStore } from '../../../registry/object-store.js';
 import { artifactsPrefix } from '../../../registry/registry.js';
+import { pollUntil } from '../../platform/poll.js';
 
+/** How often a starting model server's health route is tried. */
+const HEALTH_CHECK_MS = 300;
+
+/** A deploy or rollout activity's input: the version, where to deploy it, and the data it was trained on. */
 export interface DeployInput {
   version: RegisteredVersion;
   deploy: DeploySpec;
@@ -61,6 +66,7 @@ export interface LiveServer {
   endpoint: string;
 }
 
+/** True when `url` answers 2xx within 2 s. */
 export async function isHealthy(url: string): Promise<boolean> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
@@ -70,6 +76,7 @@ export async function isHealthy(url: string): Promise<boolean> {
   }
 }
 
+/** The live server recorded in `file`, or undefined when there is none (or it is unreadable). */
 export async function readLive(file: string): Promise<LiveServer | undefined> {
   try {
     return JSON.parse(await fs.readFile(file, 'utf8')) as LiveServer;
@@ -147,23 +154,33 @@ async function ensureServer(
 async function waitHealthy(server: { pid: number; dir: string; endpoint: string }, input: DeployInput): Promise<void> {
   const ctx = Context.current();
   const target = targetOf(input.deploy, 'local');
-  const deadline = Date.now() + target.healthTimeout;
   const url = server.endpoint + target.healthRoute;
-  while (Date.now() < deadline) {
-    if (await isHealthy(url)) return;
-    const exited = await readExitCode(server.dir);
-    if (exited !== undefined || !(await isOurProcess(server.pid, server.dir))) {
-      const lastLines = await tailLines(path.join(server.dir, 'server.log'), 30);
-      throw ApplicationFailure.nonRetryable(
-        `The model server exited (code ${exited ?? 'unknown'}) before becoming healthy. Last lines:\n${lastLines.join('\n')}`,
-        'DeployFailed',
-        { exitCode: exited, lastLines },
-      );
-    }
-    ctx.heartbeat({ waitingFor: url });
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  await stopProcessGroup(server.pid, server.dir, 2000);
+  const stop = () => stopProcessGroup(server.pid, server.dir, 2000);
+  const healthy = await pollUntil(
+    async () => {
+      if (await isHealthy(url)) return true;
+      const exited = await readExitCode(server.dir);
+      if (exited !== undefined || !(await isOurProcess(server.pid, server.dir))) {
+        const lastLines = await tailLines(path.join(server.dir, 'server.log'), 30);
+        throw ApplicationFailure.nonRetryable(
+          `The model server exited (code ${exited ?? 'unknown'}) before becoming healthy. Last lines:\n${lastLines.join('\n')}`,
+          'DeployFailed',
+          { exitCode: exited, lastLines },
+        );
+      }
+      ctx.heartbeat({ waitingFor: url });
+      return undefined;
+    },
+    {
+      intervalMs: HEALTH_CHECK_MS,
+      timeoutMs: target.healthTimeout,
+      signal: ctx.cancellationSignal,
+      what: `the model server's health check ${url}`,
+      onCancel: stop,
+    },
+  );
+  if (healthy) return;
+  await stop();
   throw ApplicationFailure.nonRetryable(
     `The model server did not answer ${url} within ${target.healthTimeout} ms`,
     'DeployFailed',

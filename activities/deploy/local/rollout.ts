@@ -19,6 +19,7 @@ import {
 } from './deploy.js';
 import { freePort } from '../../platform/free-port.js';
 import { isOurProcess, readPid, startDetached, stopProcessGroup } from '../../platform/local-process.js';
+import { pollUntil } from '../../platform/poll.js';
 import type { ObjectStore } from '../../../registry/object-store.js';
 import type { Route, TrafficState } from './traffic-router.js';
 import type { CandidateServers, PromoteInput, RollBackInput } from '../types.js';
@@ -56,11 +57,11 @@ async function ensureRouter(home: string, model: string): Promise<string> {
     env: { ...process.env, MLOPS_ROUTER_PORT: String(port), MLOPS_ROUTER_DIR: dir, MLOPS_ROUTER_MODEL: model },
     logFile: path.join(dir, 'router.log'),
   });
-  const deadline = Date.now() + 30_000;
-  while (!(await isHealthy(`${endpoint}/-/mlops/health`))) {
-    if (Date.now() > deadline) throw new Error(`the traffic router of ${model} did not start on ${endpoint}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const started = await pollUntil(async () => (await isHealthy(`${endpoint}/-/mlops/health`)) || undefined, {
+    intervalMs: 100,
+    timeoutMs: 30_000,
+  });
+  if (!started) throw new Error(`the traffic router of ${model} did not start on ${endpoint}`);
   Context.current().log.info(`deploy: traffic router of ${model} on ${endpoint}`);
   return endpoint;
 }
@@ -77,14 +78,15 @@ export async function routeTraffic(home: string, input: { model: string; step: s
   return { routerEndpoint: endpoint };
 }
 
-/** Waits (up to 10 s) until no request to `version` is in flight at the router. */
+/** Waits (up to 10 s) until no request to `version` is in flight at the router; after that, goes on anyway. */
 async function drained(endpoint: string, version: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const body = (await (await fetch(`${endpoint}/-/mlops/traffic`)).json()) as { inflight: Record<string, number> };
-    if (!body.inflight[String(version)]) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await pollUntil(
+    async () => {
+      const body = (await (await fetch(`${endpoint}/-/mlops/traffic`)).json()) as { inflight: Record<string, number> };
+      return body.inflight[String(version)] ? undefined : true;
+    },
+    { intervalMs: 50, timeoutMs: 10_000 },
+  );
 }
 
 /** The candidate takes all traffic for good: it becomes the live server; the champion's server stops. */
