@@ -209,3 +209,8 @@ export async function updateJson<T>(
   }
   throw new Error(`Could not update ${store.uri(key)}: too many concurrent writers`);
 }
+
+/** Local path of a `file://` URI (or the path itself). */
+export function localPathOf(uri: string): string {
+  return uri.startsWith('file://') ? fileURLToPath(uri) : uri;
+}

@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { activityContext } from '../activities/platform/context.js';
+import { activityContext } from './activity-context.js';
 import { fnv1a64 } from '../sdk/ids.js';
 import type {
   ApprovalRecord,
@@ -21,8 +21,14 @@ import type {
 import { z } from 'zod';
 import { getAlias, moveAlias } from './aliases.js';
 import { gcsObject } from './gcs-object-store.js';
-import { getJson, PreconditionFailedError, sha256Hex, updateJson, type ObjectStore } from './object-store.js';
-import { localPathOf } from '../activities/train/local.js';
+import {
+  getJson,
+  localPathOf,
+  PreconditionFailedError,
+  sha256Hex,
+  updateJson,
+  type ObjectStore,
+} from './object-store.js';
 
 /** Everything that produced a model version. */
 export interface Lineage {

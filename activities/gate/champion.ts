@@ -14,7 +14,7 @@ import { type ObjectStore } from '../../registry/object-store.js';
 import { artifactsPrefix, readManifest, type Manifest } from '../../registry/registry.js';
 import { readSource } from '../ingest/ingest.js';
 import { readMetrics } from '../train/contract.js';
-import { localPathOf } from '../train/local.js';
+import { localPathOf } from '../../registry/object-store.js';
 
 const run = promisify(execFile);
 type ChampionGate = NonNullable<GateSpec['champion']>;

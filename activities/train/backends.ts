@@ -16,7 +16,8 @@ import type {
 import type { ObjectStore } from '../../registry/object-store.js';
 import { readSource } from '../ingest/ingest.js';
 import { trainKubernetes } from './kubernetes.js';
-import { localPathOf, trainLocal } from './local.js';
+import { trainLocal } from './local.js';
+import { localPathOf } from '../../registry/object-store.js';
 import { trainVertex } from './vertex.js';
 
 /** One training step as every backend receives it. */

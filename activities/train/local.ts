@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { LocalBackend } from '../../sdk/spec/backends.js';
 import type { TrainingResult } from '../../sdk/run-types.js';
@@ -255,9 +255,4 @@ async function gitVersion(dir: string): Promise<{ gitCommit?: string; gitDirty?:
   } catch {
     return {};
   }
-}
-
-/** Local path of a `file://` URI (or the path itself). */
-export function localPathOf(uri: string): string {
-  return uri.startsWith('file://') ? fileURLToPath(uri) : uri;
 }
