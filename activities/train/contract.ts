@@ -73,3 +73,12 @@ export async function readMetrics(modelDir: string): Promise<Record<string, numb
   }
   return parsed.data as Record<string, number>;
 }
+
+/** One training step on a remote backend (Vertex, Kubernetes): the job, where its outputs go, its contract. */
+export interface RemoteTrainingJob<Backend> {
+  jobKey: string;
+  backend: Backend;
+  /** gs:// directory for the job's outputs; AIP_MODEL_DIR etc. are set below it. */
+  outputDirectory: string;
+  contract: Omit<JobContractEnv, 'modelDir' | 'checkpointDir' | 'tensorboardDir' | 'jobKey'>;
+}

@@ -11,7 +11,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { TrainingResult } from '../../sdk/run-types.js';
 import type { KubernetesBackend } from '../../sdk/spec/backends.js';
-import { contractEnv, type JobContractEnv } from './contract.js';
+import { contractEnv, type RemoteTrainingJob } from './contract.js';
 import { readRemoteMetrics } from './remote-metrics.js';
 import { KubeApi, KubeApiError } from '../platform/kubernetes-api.js';
 import { kubePollMs } from '../platform/poll-intervals.js';
@@ -24,13 +24,7 @@ export const JOB_KEY_LABEL = 'mlops.temporal.io/job-key';
 const LOG_LINES = 30;
 
 /** One training step on the `kubernetes` backend. */
-export interface KubernetesTrainingJob {
-  jobKey: string;
-  backend: KubernetesBackend;
-  /** gs:// directory for the job's outputs; AIP_MODEL_DIR etc. are set below it. */
-  outputDirectory: string;
-  contract: Omit<JobContractEnv, 'modelDir' | 'checkpointDir' | 'tensorboardDir' | 'jobKey'>;
-}
+export type KubernetesTrainingJob = RemoteTrainingJob<KubernetesBackend>;
 
 /** The Job name: the job key, which is already lowercase and at most 63 characters. */
 export function kubernetesJobName(jobKey: string): string {

@@ -7,7 +7,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { TrainingResult } from '../../sdk/run-types.js';
 import type { VertexBackend } from '../../sdk/spec/backends.js';
-import { contractEnv, type JobContractEnv } from './contract.js';
+import { contractEnv, type RemoteTrainingJob } from './contract.js';
 import { readRemoteMetrics } from './remote-metrics.js';
 import { vertexCancelPollMs, vertexPollMs, vertexQuotaBackoffMs } from '../platform/poll-intervals.js';
 import { pollUntil, sleepOrCancel } from '../platform/poll.js';
@@ -25,13 +25,8 @@ const ACTIVE = new Set([
 /** How long after a create lost in transit the job is looked for (the server may still be creating it). */
 const LOST_CREATE_RECHECK_MS = 2000;
 
-/** One training step on the `vertex` backend. */
-export interface VertexTrainingJob {
-  jobKey: string;
-  backend: VertexBackend;
-  /** gs:// directory for the job's outputs; Vertex sets AIP_MODEL_DIR etc. below it. */
-  outputDirectory: string;
-  contract: Omit<JobContractEnv, 'modelDir' | 'checkpointDir' | 'tensorboardDir' | 'jobKey'>;
+/** One training step on the `vertex` backend (Vertex sets AIP_MODEL_DIR etc. below the output directory). */
+export interface VertexTrainingJob extends RemoteTrainingJob<VertexBackend> {
   /** Preemptions seen so far; spot falls back to standard after `spotFallbackAfter`. */
   preemptions: number;
 }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PipelineError } from '../../sdk/errors.js';
 import { kubernetes, vertex } from '../../sdk/factories.js';
 import { FIXTURES, fixturePipeline, startHarness, waitForStage, type Harness } from '../helpers/harness.js';
+import { approveSignal } from '../../workflows/messages.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -46,10 +47,10 @@ describe('approval outcomes', () => {
     const run = await h.client.start(fixturePipeline(), { requestedBy: 'ci@acme.com' });
     await waitForStage(h, run.workflowId, 'approval');
     const handle = h.client.handle(run);
-    await handle.signal('approve', { by: 'not-an-email', comment: 42 });
-    await handle.signal('approve', 'LGTM');
-    await handle.signal('approve', { by: 'mallory@evil.com', comment: 'let me in' });
-    await handle.signal('approve', { by: 'ci@acme.com', comment: 'self-approval' });
+    await handle.signal(approveSignal, { by: 'not-an-email', comment: 42 });
+    await handle.signal(approveSignal, 'LGTM');
+    await handle.signal(approveSignal, { by: 'mallory@evil.com', comment: 'let me in' });
+    await handle.signal(approveSignal, { by: 'ci@acme.com', comment: 'self-approval' });
     const status = await h.client.status(run);
     expect(status.stage).toBe('approval');
     expect(status.approval.attempts).toHaveLength(4);

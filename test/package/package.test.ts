@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stopLocalServer } from '../../activities/index.js';
+import { fixturePipeline } from '../helpers/harness.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -56,7 +57,7 @@ async function scratchLock(dependencies: Record<string, string>, tarball: string
 }
 
 const CONSUMER = `
-import { definePipeline, local, localServer, monitorWorkflowId, PipelineClient, type PipelineResult } from 'temporal-mlops';
+import { definePipeline, local, localServer, monitorWorkflowId, PipelineClient, type PipelineConfig, type PipelineResult } from 'temporal-mlops';
 import { createPipelineWorker, workflowsPath } from 'temporal-mlops/worker';
 import { mlPipeline } from 'temporal-mlops/workflow';
 import { stopLocalServer } from 'temporal-mlops/activities';
@@ -65,20 +66,11 @@ import { stopLocalServer } from 'temporal-mlops/activities';
 type IsAny<T> = 0 extends 1 & T ? true : false;
 const typed: [IsAny<typeof createPipelineWorker>, IsAny<typeof mlPipeline>, IsAny<PipelineResult>] = [false, false, false];
 
-const [address, taskQueue, home, fixtures, model] = process.argv.slice(2) as [string, string, string, string, string];
+const [address, taskQueue, home, fixtures, model, ingestJson] = process.argv.slice(2) as [string, string, string, string, string, string];
 const pipeline = definePipeline({
   name: model,
-  ingest: {
-    source: fixtures + '/iris-mini.csv',
-    columns: {
-      sepal_length: { type: 'number', min: 0 },
-      sepal_width: { type: 'number', min: 0 },
-      petal_length: { type: 'number', min: 0 },
-      petal_width: { type: 'number', min: 0 },
-      species: { type: 'string', allowed: ['setosa', 'versicolor', 'virginica'] },
-    },
-    target: 'species',
-  },
+  // The suite's iris fixture (test/helpers/harness.ts), passed in as JSON.
+  ingest: JSON.parse(ingestJson) as PipelineConfig['ingest'],
   train: { backend: local({ command: ['python3', fixtures + '/train_fixture.py'] }) },
   gate: { metrics: { auc: { min: 0.8 } } },
   approval: { required: false },
@@ -194,7 +186,15 @@ describe('temporal-mlops as an installed package', () => {
 
     const child = spawn(
       process.execPath,
-      ['out/consumer.js', inject('temporalAddress'), `package-${process.pid}-${Date.now()}`, home, FIXTURES, MODEL],
+      [
+        'out/consumer.js',
+        inject('temporalAddress'),
+        `package-${process.pid}-${Date.now()}`,
+        home,
+        FIXTURES,
+        MODEL,
+        JSON.stringify(fixturePipeline().spec.ingest),
+      ],
       { cwd: scratch, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     children.push(child);
