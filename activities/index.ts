@@ -31,7 +31,8 @@ import { deployLocal, type DeployInput } from './deploy/local/deploy.js';
 import type { CandidateServers, PromoteInput, RollBackInput } from './deploy/types.js';
 import { rolloutTargetOps, type TrafficInput } from './deploy/targets.js';
 import { analyzeCanary, type AnalysisInput } from './deploy/canary-analysis.js';
-import { ingestData, readSource, type IngestInput } from './ingest/ingest.js';
+import { ingestData, type IngestInput } from './ingest/ingest.js';
+import { downloadTo } from './ingest/sources.js';
 import { openObjectStore, type ObjectStore } from '../registry/object-store.js';
 import {
   recordApproval,
@@ -60,7 +61,7 @@ export interface TrainInput {
   snapshot: DataSnapshot;
 }
 
-/** Copies a gs:// snapshot next to the job once, so a local training process can read a plain file. */
+/** Copies a gs:// snapshot next to the job once (streamed), so a local training process can read a plain file. */
 async function stageSnapshot(uri: string, file: string): Promise<string> {
   if (
     await fs.stat(file).then(
@@ -69,10 +70,8 @@ async function stageSnapshot(uri: string, file: string): Promise<string> {
     )
   )
     return file;
-  const { data } = await readSource(uri);
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  await fs.writeFile(`${file}.tmp`, data);
-  await fs.rename(`${file}.tmp`, file);
+  if (!(await downloadTo(uri, file)))
+    throw ApplicationFailure.nonRetryable(`The data snapshot ${uri} does not exist`, 'DataValidationFailed');
   return file;
 }
 
@@ -131,7 +130,10 @@ export function createActivities(options: ActivityOptions = {}) {
       }
       const dataPath = input.snapshot.uri.startsWith('file://')
         ? localPathOf(input.snapshot.uri)
-        : await stageSnapshot(input.snapshot.uri, path.join(home, 'jobs', `${jobKey}.data.csv`));
+        : await stageSnapshot(
+            input.snapshot.uri,
+            path.join(home, 'jobs', `${jobKey}.data${path.extname(input.snapshot.uri)}`),
+          );
       return trainLocal({
         home,
         jobKey,
