@@ -83,12 +83,23 @@ export async function latestClosedWindow(
   return [...starts].sort().at(-1);
 }
 
-/** A window's objects in write order: the whole-window object first, then its segments by name. */
-export async function windowKeys(store: ObjectStore, model: string, window: string): Promise<string[]> {
+/**
+ * A window's lines in write order: the whole-window object (if any) first, then its segments by name. Listing
+ * `<start>/` is a folder on either store; the whole-window object is opened and skipped when absent.
+ */
+async function* windowLines(store: ObjectStore, model: string, window: string): AsyncGenerator<string> {
   const base = `${windowsPrefix(model)}${window}`;
-  return (await store.list(base))
-    .filter((k) => k === `${base}.jsonl` || (k.startsWith(`${base}/`) && k.endsWith('.jsonl')))
-    .sort();
+  const segments = (await store.list(`${base}/`)).filter((k) => k.endsWith('.jsonl')).sort();
+  for (const key of [`${base}.jsonl`, ...segments]) {
+    const input = openObjectStream(store.localPath(key) ?? store.uri(key));
+    try {
+      for await (const text of createInterface({ input, crlfDelay: Infinity })) yield text;
+    } catch (err) {
+      const e = err as { code?: unknown; status?: unknown };
+      if (key === `${base}.jsonl` && (e.code === 'ENOENT' || e.code === 404 || e.status === 404)) continue;
+      throw err;
+    }
+  }
 }
 
 function kindOf(type: string): ColumnKind {
@@ -161,34 +172,30 @@ async function readWindow(
   const problem = (message: string) => {
     if (++badLines <= MAX_LINE_PROBLEMS) data.problems.push(message);
   };
-  for (const key of await windowKeys(store, model, window)) {
-    const local = store.localPath(key);
-    const input = local ? openObjectStream(local) : openObjectStream(store.uri(key));
-    for await (const text of createInterface({ input, crlfDelay: Infinity })) {
-      line++;
-      if (!text.trim()) continue;
-      let features: unknown;
-      try {
-        features = (JSON.parse(text) as { features?: unknown }).features;
-      } catch {
-        problem(`line ${line}: not JSON`);
-        continue;
-      }
-      if (!features || typeof features !== 'object' || Array.isArray(features)) {
-        problem(`line ${line}: features is not an object keyed by column`);
-        continue;
-      }
-      const row = features as Record<string, unknown>;
-      data.rows++;
-      for (const [name, values] of data.numbers) {
-        if (name in row) data.present.set(name, data.present.get(name)! + 1);
-        values.push(toNumber(row[name]));
-      }
-      for (const [name, counts] of data.categories) {
-        if (name in row) data.present.set(name, data.present.get(name)! + 1);
-        const v = row[name] == null ? null : String(row[name]);
-        counts.set(v, (counts.get(v) ?? 0) + 1);
-      }
+  for await (const text of windowLines(store, model, window)) {
+    line++;
+    if (!text.trim()) continue;
+    let features: unknown;
+    try {
+      features = (JSON.parse(text) as { features?: unknown }).features;
+    } catch {
+      problem(`line ${line}: not JSON`);
+      continue;
+    }
+    if (!features || typeof features !== 'object' || Array.isArray(features)) {
+      problem(`line ${line}: features is not an object keyed by column`);
+      continue;
+    }
+    const row = features as Record<string, unknown>;
+    data.rows++;
+    for (const [name, values] of data.numbers) {
+      if (name in row) data.present.set(name, data.present.get(name)! + 1);
+      values.push(toNumber(row[name]));
+    }
+    for (const [name, counts] of data.categories) {
+      if (name in row) data.present.set(name, data.present.get(name)! + 1);
+      const v = row[name] == null ? null : String(row[name]);
+      counts.set(v, (counts.get(v) ?? 0) + 1);
     }
   }
   if (badLines > MAX_LINE_PROBLEMS) data.problems.push(`... and ${badLines - MAX_LINE_PROBLEMS} more bad lines`);
