@@ -51,6 +51,8 @@ export interface IngestInput {
 export interface IngestHooks {
   log?: (message: string) => void;
   heartbeat?: () => void;
+  /** Called once the shards are listed, before any is read (tests change the source here, mid-read). */
+  afterListing?: (source: ResolvedSource) => Promise<void>;
 }
 
 /** What checking a source found: the profile, and the problems (none means it would ingest). */
@@ -102,6 +104,7 @@ async function withCheckedSource<T>(
   const resolved: ResolvedSource = await resolveSource(ingest.source, ingest.format);
   const totalBytes = resolved.shards.reduce((n, s) => n + s.bytes, 0);
   log(`ingest: ${ingest.source}: ${resolved.shards.length} ${resolved.format} shard(s), ${totalBytes} bytes`);
+  await hooks.afterListing?.(resolved);
   const staging = await fs.mkdtemp(path.join(process.env.MLOPS_STAGING_DIR ?? os.tmpdir(), 'mlops-ingest-'));
   const beat = setInterval(() => hooks.heartbeat?.(), 5000);
   let duck: DuckSession | undefined;
