@@ -120,7 +120,11 @@ async function withCheckedSource<T>(
     for (const p of hashes.values()) p.catch(() => undefined);
     const shards: LocalShard[] = resolved.shards.map((s) => local.get(s.uri) ?? { ...s, path: s.uri, sha256: '' });
     duck = await DuckSession.open({ tempDirectory: path.join(staging, 'duckdb') });
-    const outcome = await checkShards(duck, resolved.format, shards, ingest, staging);
+    const outcome = await checkShards(duck, resolved.format, shards, ingest, staging).catch(async (err: unknown) => {
+      // A shard that vanished under DuckDB is the error to report, not how reading it failed.
+      for (const s of shards) await checkUnchanged(s);
+      throw err;
+    });
     for (const [i, s] of shards.entries()) {
       const hashed = hashes.get(s.uri);
       if (hashed) shards[i] = await hashed;
