@@ -525,7 +525,7 @@ async function aggregate(
     }
     if ((p.family === 'string' || p.family === 'bool') && nonMissing > 0) {
       const top = await duck.rows(
-        `SELECT CAST(${p.value} AS VARCHAR) AS value, count(*) AS n, count(*) OVER () AS distinct_values FROM ${relation(files)} WHERE ${p.value} IS NOT NULL GROUP BY ALL ORDER BY n DESC, value LIMIT 100`,
+        `SELECT CAST(${p.value} AS VARCHAR) AS value, count(*) AS n, count(*) OVER () AS distinct_values FROM ${relation(files)} WHERE ${p.value} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 100`,
       );
       col.categories = Object.fromEntries(top.map((t) => [String(t.value), toNumber(t.n)]));
       col.distinct = toNumber(top[0]?.distinct_values ?? 0);

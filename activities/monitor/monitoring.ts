@@ -317,7 +317,7 @@ export async function computeDriftReport(
         } else {
           // First-seen order matters (the Z-test reads the reference's first value), so count in row order.
           const ref = await duck.counts(
-            `SELECT CAST(${id} AS VARCHAR) AS v, count(*) AS n FROM ${reference.relation} GROUP BY v ORDER BY min("__pos")`,
+            `SELECT CAST(${id} AS VARCHAR), count(*) FROM ${reference.relation} GROUP BY 1 ORDER BY min("__pos")`,
           );
           const cur = data.categories.get(column) ?? new Map();
           drift = categoricalColumnDrift(column, ref, cur, options);
