@@ -85,7 +85,7 @@ async function generate(rows: number, dir: string): Promise<{ csv: string; parqu
   const instance = await DuckDBInstance.create(':memory:', { temp_directory: path.join(dir, 'duckdb-tmp') });
   const connection = await instance.connect();
   const cols = FEATURES.map((f, k) => `round((hash(i, ${k}) % 2000000) / 1000.0 - 1000, 3) AS ${f}`).join(', ');
-  const regions = `[${REGIONS.map((r) => `'${r}'`).join(', ')}][1 + hash(i, 99) % 5] AS region`;
+  const regions = `[${REGIONS.map((r) => `'${r}'`).join(', ')}][1 + CAST(hash(i, 99) % 5 AS BIGINT)] AS region`;
   const table = `SELECT ${cols}, ${regions}, CAST(hash(i, 7) % 2 AS INTEGER) AS target FROM range(${rows}) t(i)`;
   await connection.run(`COPY (${table}) TO '${csv}' (FORMAT csv, HEADER)`);
   await connection.run(`COPY (SELECT * FROM read_csv('${csv}')) TO '${parquet}' (FORMAT parquet)`);

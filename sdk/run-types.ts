@@ -53,7 +53,7 @@ export interface ColumnProfile {
   mean?: number;
   /** Population standard deviation. */
   std?: number;
-  /** Approximate quantiles (DuckDB's t-digest), keyed by probability: `{ "0.5": median }`. */
+  /** Quantiles keyed by probability (`{ "0.5": median }`), exact over the reference rows: all up to 100,000. */
   quantiles?: Record<string, number>;
   /** Category counts for string/boolean columns (top 100). */
   categories?: Record<string, number>;

@@ -440,7 +440,6 @@ async function aggregate(
         `max(${v})::DOUBLE AS "max${k}"`,
         `avg(${v})::DOUBLE AS "mean${k}"`,
         `stddev_pop(${v})::DOUBLE AS "std${k}"`,
-        `approx_quantile(${v}, [${QUANTILES.join(', ')}])::DOUBLE[] AS "q${k}"`,
       );
       if (p.family === 'float') bad.push(`isinf(${v})`);
       if (p.family === 'float' && p.spec.type === 'integer') bad.push(`(NOT isinf(${v}) AND ${v} <> trunc(${v}))`);
@@ -519,9 +518,6 @@ async function aggregate(
       col.max = toNumber(agg[`max${k}`]);
       col.mean = toNumber(agg[`mean${k}`]);
       col.std = toNumber(agg[`std${k}`]);
-      const q = (agg[`q${k}`] as { items?: unknown[] } | unknown[] | null) ?? [];
-      const items = Array.isArray(q) ? q : (q.items ?? []);
-      col.quantiles = Object.fromEntries(QUANTILES.map((at, i) => [String(at), toNumber(items[i])]));
     }
     if ((p.family === 'string' || p.family === 'bool') && nonMissing > 0) {
       const top = await duck.rows(
@@ -570,8 +566,9 @@ export async function writeMerged(
 
 /**
  * Writes the monitor's reference: the declared columns of every row when there are at most `REFERENCE_ROWS`,
- * else a uniform sample of that many chosen by a seeded hash of each row's position (the same data always
- * gives the same sample, whatever the thread count), kept in file order.
+ * else a uniform sample of exactly that many, the rows whose seeded hash of their position is among the
+ * `REFERENCE_ROWS` smallest (the same data always gives the same sample, whatever the thread count). Finding the
+ * threshold sorts only hashes; the rows are then one filtered scan, so they stay in file order.
  */
 export async function writeReference(
   duck: DuckSession,
@@ -582,11 +579,37 @@ export async function writeReference(
   const files = outcome.parquet;
   const select = canonicalSelect(Object.keys(spec.columns), spec, outcome.families);
   const sampled = outcome.rows > REFERENCE_ROWS;
-  const query = sampled
-    ? `SELECT ${select} FROM (SELECT *, list_position(${sqlList(files)}, "__mlops_file") AS "__mlops_shard" FROM ${relation(files, `, filename='__mlops_file', file_row_number=true`)} ORDER BY hash("__mlops_shard", file_row_number, ${REFERENCE_SEED}) LIMIT ${REFERENCE_ROWS}) ORDER BY "__mlops_shard", file_row_number`
-    : `SELECT ${select} FROM ${relation(files)}`;
-  const rows = await duck.run(`COPY (${query}) TO ${sqlString(target)} (FORMAT parquet)`);
+  let where = '';
+  if (sampled) {
+    const position = `hash(list_position(${sqlList(files)}, "__mlops_file"), file_row_number, ${REFERENCE_SEED})`;
+    const located = relation(files, `, filename='__mlops_file', file_row_number=true`);
+    const [row] = await duck.rows(
+      `SELECT max(h) AS threshold FROM (SELECT ${position} AS h FROM ${located} ORDER BY h LIMIT ${REFERENCE_ROWS})`,
+    );
+    where = ` FROM ${located} WHERE ${position} <= ${String(row!.threshold)}::UBIGINT`;
+  }
+  const rows = await duck.run(
+    `COPY (SELECT ${select}${where || ` FROM ${relation(files)}`}) TO ${sqlString(target)} (FORMAT parquet)`,
+  );
   return { rows, sampled };
+}
+
+/** Quantiles of each numeric column, exact over the reference rows (all of them up to `REFERENCE_ROWS`). */
+export async function addQuantiles(
+  duck: DuckSession,
+  profile: Record<string, ColumnProfile>,
+  referenceFile: string,
+): Promise<void> {
+  const numeric = Object.entries(profile).filter(([, p]) => p.min !== undefined);
+  if (numeric.length === 0) return;
+  const [row = {}] = await duck.rows(
+    `SELECT ${numeric.map(([name], k) => `quantile_cont(CAST(${sqlIdent(name)} AS DOUBLE), [${QUANTILES.join(', ')}]) AS "q${k}"`).join(', ')} FROM read_parquet(${sqlString(referenceFile)})`,
+  );
+  numeric.forEach(([, p], k) => {
+    const q = row[`q${k}`] as { items?: unknown[] } | unknown[] | null;
+    const items = Array.isArray(q) ? q : (q?.items ?? []);
+    p.quantiles = Object.fromEntries(QUANTILES.map((at, i) => [String(at), toNumber(items[i])]));
+  });
 }
 
 /** The first row's declared features (target excluded), as JSON scalars: the default smoke request. */

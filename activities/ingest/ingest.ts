@@ -21,6 +21,7 @@ import type { ColumnProfile, DataProblem, DataSnapshot } from '../../sdk/run-typ
 import { gcsObject } from '../../registry/gcs-object-store.js';
 import type { ObjectStore } from '../../registry/object-store.js';
 import {
+  addQuantiles,
   checkShards,
   firstRowFeatures,
   REFERENCE_SEED,
@@ -66,6 +67,8 @@ export interface CheckReport {
   columns: string[];
   profile: Record<string, ColumnProfile>;
   problems: DataProblem[];
+  /** Data that passes: its reference sample, written to staging (the profile's quantiles come from it). */
+  reference?: { file: string; rows: number; sampled: boolean };
 }
 
 /** gs:// shards are downloaded this many at a time. */
@@ -143,6 +146,11 @@ async function withCheckedSource<T>(
       problems: outcome.problems,
     };
     if (options.failOnProblems && outcome.problems.length > 0) throw failure(report);
+    if (outcome.problems.length === 0) {
+      const file = path.join(staging, 'reference.parquet');
+      report.reference = { file, ...(await writeReference(duck, outcome, ingest, file)) };
+      await addQuantiles(duck, report.profile, file);
+    }
     return await body({ report, outcome, duck, staging });
   } finally {
     clearInterval(beat);
@@ -254,8 +262,7 @@ export async function ingestSource(
         await writeMerged(duck, outcome, input.ingest, file);
         return file;
       });
-      const referenceFile = path.join(staging, 'reference.parquet');
-      const reference = await writeReference(duck, outcome, input.ingest, referenceFile);
+      const { file: referenceFile, ...reference } = report.reference!;
       await put('reference.parquet', async () => referenceFile);
       const manifest = {
         source: input.ingest.source,

@@ -225,6 +225,41 @@ describe.each(['file', 'gs'] as const)('ingest from %s://', (kind) => {
   });
 });
 
+describe('the reference sample', () => {
+  it('over 100,000 rows: exactly 100,000, the same rows from every ingest, and the quantiles come from them', async () => {
+    const text = csvText(0, 150_000);
+    const a = place('file');
+    const b = place('file');
+    const snaps = [];
+    for (const p of [a, b]) snaps.push(await ingest(p.store(), datasetSpec(await p.write('big.csv', text))));
+    const rowsHash = async (p: Place, uri: string) => {
+      const local = path.join(dir, `ref-${++counter}.parquet`);
+      await fs.writeFile(local, (await p.store().get(uri.slice(p.store().root.length + 1)))!.data);
+      const duck = await DuckSession.open({ tempDirectory: dir, threads: 1 });
+      try {
+        const [r] = await duck.rows(
+          `SELECT count(*) AS n, sum(hash(x, n, cat, flag, y)) AS h FROM read_parquet('${local}')`,
+        );
+        return { n: Number(r!.n), h: String(r!.h) };
+      } finally {
+        duck.close();
+      }
+    };
+    const [ra, rb] = [await rowsHash(a, snaps[0]!.referenceUri!), await rowsHash(b, snaps[1]!.referenceUri!)];
+    expect(ra.n).toBe(100_000);
+    expect(rb).toEqual(ra);
+    const profile = JSON.parse(
+      (await a.store().get(`snapshots/data/${snaps[0]!.sha256}/profile.json`))!.data.toString(),
+    );
+    expect(profile.reference).toEqual({ rows: 100_000, sampled: true, of: 150_000, seed: 42 });
+    // x is uniform over 0..499.5: a uniform sample's quartiles land within 1% of the range of the exact ones.
+    const q = profile.columns.x.quantiles;
+    expect(Math.abs(q['0.25'] - 124.875)).toBeLessThan(5);
+    expect(Math.abs(q['0.5'] - 249.75)).toBeLessThan(5);
+    expect(Math.abs(q['0.75'] - 374.625)).toBeLessThan(5);
+  });
+});
+
 describe('bad data: DataValidationFailed naming file, row and column; no snapshot', () => {
   const local = place('file');
   const store = () => local.store();
