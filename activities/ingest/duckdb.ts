@@ -29,6 +29,19 @@ export function toNumber(value: unknown): number {
   return Number(value);
 }
 
+/** With `MLOPS_DUCKDB_TRACE=1`, each statement's duration and start go to stderr (where does ingest spend time?). */
+async function traced<T>(sql: string, run: () => Promise<T>): Promise<T> {
+  if (!process.env.MLOPS_DUCKDB_TRACE) return run();
+  const started = performance.now();
+  try {
+    return await run();
+  } finally {
+    console.error(
+      `duckdb ${((performance.now() - started) / 1000).toFixed(2)} s  ${sql.slice(0, 120).replace(/\s+/g, ' ')}`,
+    );
+  }
+}
+
 /** Resource limits: `MLOPS_DUCKDB_THREADS` (default: the CPUs), `MLOPS_DUCKDB_MEMORY` (default 512MB). */
 export interface DuckOptions {
   /** Where DuckDB spills when a query outgrows its memory limit. */
@@ -59,13 +72,13 @@ export class DuckSession {
 
   /** Runs a statement and returns its rows as objects (numbers may be bigint: see `toNumber`). */
   async rows(sql: string): Promise<Record<string, unknown>[]> {
-    const reader = await this.connection.runAndReadAll(sql);
+    const reader = await traced(sql, () => this.connection.runAndReadAll(sql));
     return reader.getRowObjectsJS() as Record<string, unknown>[];
   }
 
   /** Runs a statement for its effect; returns the rows it changed (a COPY's row count). */
   async run(sql: string): Promise<number> {
-    const result = await this.connection.run(sql);
+    const result = await traced(sql, () => this.connection.run(sql));
     return result.rowsChanged;
   }
 
