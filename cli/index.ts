@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openObjectStore } from '../registry/object-store.js';
 import { readManifest } from '../registry/registry.js';
+import { DATA_USAGE, dataCommand } from './data.js';
 import { MODELS_USAGE, modelsCommand } from './models.js';
 import { PipelineClient } from '../sdk/client.js';
 import { formatDuration } from '../sdk/duration.js';
@@ -21,6 +22,7 @@ const USAGE = `Usage:
   temporal-mlops decision <model>@<version> [--store URI]           the decision record kept in the registry
   temporal-mlops setup-search-attributes                            register Mlops* search attributes (once per cluster)
 ${MODELS_USAGE}
+${DATA_USAGE}
 Options: --address HOST:PORT (or $TEMPORAL_ADDRESS), --namespace NS (or $TEMPORAL_NAMESPACE), --json
          --store URI (or $MLOPS_STORE; default file://$MLOPS_HOME/store, MLOPS_HOME defaulting to ./.mlops)`;
 
@@ -124,6 +126,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command || values.help ? 0 : 2;
   }
+  if (command === 'data') return dataCommand(positionals.slice(1), values);
   if (command === 'models') {
     try {
       return await modelsCommand(openObjectStore(storeUri(values.store)), positionals.slice(1), values);

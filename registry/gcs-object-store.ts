@@ -27,7 +27,7 @@ async function sha256File(file: string): Promise<{ sha256: string; bytes: number
 let sharedStorage: Storage | undefined;
 
 /** One Storage client per process: it pools connections and caches credentials. */
-function defaultStorage(): Storage {
+export function defaultStorage(): Storage {
   sharedStorage ??= new Storage(
     process.env.MLOPS_GCS_API_ENDPOINT
       ? { apiEndpoint: process.env.MLOPS_GCS_API_ENDPOINT, projectId: process.env.GOOGLE_CLOUD_PROJECT ?? 'local' }

@@ -25,33 +25,64 @@ export interface PipelineRunInput {
 /** A data-quality finding from ingest. */
 export interface DataProblem {
   column?: string;
-  kind: 'missing-column' | 'extra-column' | 'type' | 'missing-values' | 'range' | 'allowed-values' | 'rows' | 'parse';
+  kind:
+    | 'missing-column'
+    | 'extra-column'
+    | 'type'
+    | 'missing-values'
+    | 'range'
+    | 'allowed-values'
+    | 'rows'
+    | 'parse'
+    | 'source';
   message: string;
+  /** The file (shard) it was found in, when it is about one. */
+  file?: string;
+  /** The first offending values and where they are. CSV rows count the header as row 1; Parquet rows from 1. */
+  examples?: { file: string; row: number; value?: string }[];
 }
 
 /** Per-column summary kept as the monitoring reference. */
 export interface ColumnProfile {
   type: 'number' | 'integer' | 'string' | 'boolean';
+  /** Rows profiled (missing ones included). */
   count: number;
   missing: number;
   min?: number;
   max?: number;
   mean?: number;
+  /** Population standard deviation. */
   std?: number;
+  /** Quantiles keyed by probability (`{ "0.5": median }`), exact over the reference rows: all up to 100,000. */
+  quantiles?: Record<string, number>;
   /** Category counts for string/boolean columns (top 100). */
   categories?: Record<string, number>;
+  /** String/boolean columns: how many distinct values. */
+  distinct?: number;
 }
 
 /** An immutable copy of the ingested data, addressed by its hash. */
 export interface DataSnapshot {
+  /** What training jobs get (`MLOPS_DATA_URI`): `data.csv` for a CSV source, `data.parquet` for Parquet. */
   uri: string;
+  /** sha256 of the source bytes (several shards: of their sha256s and sizes, in name order). */
   sha256: string;
+  /** Source bytes, all shards. */
   bytes: number;
   rows: number;
   columns: string[];
   profileUri: string;
   /** First data row's features (target excluded): the default smoke request. */
   sampleFeatures: Record<string, string | number | boolean | null>;
+  /** The source's format; absent on snapshots taken before Parquet support (CSV). */
+  format?: 'csv' | 'parquet';
+  /** The columnar copy (typed Parquet) profiling and monitoring read. */
+  parquetUri?: string;
+  /** The monitor's reference: every row up to 100,000, else a seeded uniform sample of that many (Parquet). */
+  referenceUri?: string;
+  /** How many files the source had, and the manifest listing each one's URI, generation, size and sha256. */
+  shards?: number;
+  manifestUri?: string;
 }
 
 export interface TrainingResult {

@@ -1,16 +1,45 @@
 /**
- * Ingest: copy the source CSV into an immutable, content-addressed snapshot, check it against the declared
- * schema, and store a reference profile for monitoring. Bad data fails before any training, with a report.
+ * Ingest: check a CSV or Parquet source (one file, or a prefix or glob of shards, local or on GCS) against the
+ * declared schema and snapshot it, immutable and content-addressed, with a typed Parquet copy, a reference
+ * sample and a profile for monitoring. Bad data fails before anything is written, with a report naming file,
+ * row and column. The data streams through DuckDB (`checks.ts`): memory stays bounded whatever the file size.
+ *
+ * Snapshot layout, `snapshots/<pipeline>/<sha256>/`:
+ * - `data.csv` (CSV sources: the source bytes; shards concatenated under one header) or `data.parquet`
+ *   (Parquet sources: the source bytes; shards merged) — what training jobs get as `MLOPS_DATA_URI`;
+ * - `data.parquet` for CSV sources too: the typed columnar copy;
+ * - `reference.parquet`: the monitor's reference (all rows up to 100,000, else a seeded sample);
+ * - `manifest.json`: every shard's URI, generation, size and sha256; `profile.json`, written last.
  */
-import { promises as fs } from 'node:fs';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { ColumnSpec, IngestSpec } from '../../sdk/spec/ingest.js';
+import type { IngestSpec } from '../../sdk/spec/ingest.js';
 import type { ColumnProfile, DataProblem, DataSnapshot } from '../../sdk/run-types.js';
-import { parseCsv } from './csv.js';
 import { gcsObject } from '../../registry/gcs-object-store.js';
-import { sha256Hex, type ObjectStore } from '../../registry/object-store.js';
+import type { ObjectStore } from '../../registry/object-store.js';
+import {
+  addQuantiles,
+  checkShards,
+  firstRowFeatures,
+  REFERENCE_SEED,
+  writeMerged,
+  writeReference,
+  type CheckOutcome,
+} from './checks.js';
+import { DuckSession } from './duckdb.js';
+import {
+  checkUnchanged,
+  dataValidationFailed,
+  localShard,
+  resolveSource,
+  sourceDigest,
+  type DataFormat,
+  type LocalShard,
+  type ResolvedSource,
+} from './sources.js';
 
 export interface IngestInput {
   pipeline: string;
@@ -19,156 +48,279 @@ export interface IngestInput {
   store?: string;
 }
 
-const MISSING = new Set(['', 'na', 'nan', 'null', 'none', 'n/a']);
-
-function isMissing(cell: string): boolean {
-  return MISSING.has(cell.trim().toLowerCase());
+/** Where ingest reports progress: the activity passes its logger and heartbeat; the CLI prints. */
+export interface IngestHooks {
+  log?: (message: string) => void;
+  heartbeat?: () => void;
+  /** Called once the shards are listed, before any is read (tests change the source here, mid-read). */
+  afterListing?: (source: ResolvedSource) => Promise<void>;
 }
 
-type Cell = string | number | boolean | null;
-
-function convert(cell: string, type: ColumnSpec['type']): Cell | undefined {
-  if (isMissing(cell)) return null;
-  const text = cell.trim();
-  if (type === 'string') return cell;
-  if (type === 'boolean') {
-    const lower = text.toLowerCase();
-    if (['true', '1', 'yes'].includes(lower)) return true;
-    if (['false', '0', 'no'].includes(lower)) return false;
-    return undefined;
-  }
-  const n = Number(text);
-  if (!Number.isFinite(n)) return undefined;
-  if (type === 'integer' && !Number.isInteger(n)) return undefined;
-  return n;
+/** What checking a source found: the profile, and the problems (none means it would ingest). */
+export interface CheckReport {
+  source: string;
+  format: DataFormat;
+  shards: LocalShard[];
+  sha256: string;
+  bytes: number;
+  rows: number;
+  columns: string[];
+  profile: Record<string, ColumnProfile>;
+  problems: DataProblem[];
+  /** Data that passes: its reference sample, written to staging (the profile's quantiles come from it). */
+  reference?: { file: string; rows: number; sampled: boolean };
 }
 
-/** Validates parsed rows against the declared columns; returns problems and per-column profiles. */
-export function checkAndProfile(
-  header: string[],
-  rows: string[][],
-  spec: IngestSpec,
-): { problems: DataProblem[]; profile: Record<string, ColumnProfile> } {
-  const problems: DataProblem[] = [];
-  const declared = Object.keys(spec.columns);
-  for (const name of declared) {
-    if (!header.includes(name))
-      problems.push({
-        column: name,
-        kind: 'missing-column',
-        message: `declared column "${name}" is not in the file's header`,
-      });
-  }
-  if (!spec.allowExtraColumns) {
-    for (const name of header.filter((h) => !(h in spec.columns))) {
-      problems.push({
-        column: name,
-        kind: 'extra-column',
-        message: `column "${name}" is not declared; declare it or set ingest.allowExtraColumns: true`,
-      });
-    }
-  }
-  if (rows.length < spec.minRows)
-    problems.push({ kind: 'rows', message: `${rows.length} data rows; ingest.minRows is ${spec.minRows}` });
-  rows.forEach((row, i) => {
-    if (row.length !== header.length) {
-      problems.push({
-        kind: 'parse',
-        message: `row ${i + 2} has ${row.length} fields; the header has ${header.length}`,
-      });
-    }
-  });
+/** gs:// shards are downloaded this many at a time. */
+const DOWNLOADS = 4;
+/** A report keeps this many problems (the count says how many there were). */
+const MAX_PROBLEMS = 100;
 
-  const profile: Record<string, ColumnProfile> = {};
-  for (const [name, col] of Object.entries(spec.columns)) {
-    const index = header.indexOf(name);
-    if (index < 0) continue;
-    const p: ColumnProfile = { type: col.type, count: rows.length, missing: 0 };
-    const numbers: number[] = [];
-    const categories = new Map<string, number>();
-    const badExamples: string[] = [];
-    let bad = 0;
-    let outOfRange = 0;
-    let notAllowed = 0;
-    for (const row of rows) {
-      const raw = row[index] ?? '';
-      const value = convert(raw, col.type);
-      if (value === null) {
-        p.missing++;
-        continue;
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/**
+ * Resolves, stages and checks a source, then runs `body` while the staged files and the DuckDB session are
+ * still there. Local shards are hashed while DuckDB reads them; `gs://` shards are hashed as they download.
+ */
+async function withCheckedSource<T>(
+  ingest: IngestSpec,
+  hooks: IngestHooks,
+  body: (ctx: { report: CheckReport; outcome: CheckOutcome; duck: DuckSession; staging: string }) => Promise<T>,
+  options: { failOnProblems: boolean },
+): Promise<T> {
+  const log = hooks.log ?? (() => undefined);
+  const resolved: ResolvedSource = await resolveSource(ingest.source, ingest.format);
+  const totalBytes = resolved.shards.reduce((n, s) => n + s.bytes, 0);
+  log(`ingest: ${ingest.source}: ${resolved.shards.length} ${resolved.format} shard(s), ${totalBytes} bytes`);
+  await hooks.afterListing?.(resolved);
+  const staging = await fs.mkdtemp(path.join(process.env.MLOPS_STAGING_DIR ?? os.tmpdir(), 'mlops-ingest-'));
+  const beat = setInterval(() => hooks.heartbeat?.(), 5000);
+  let duck: DuckSession | undefined;
+  try {
+    await fs.mkdir(path.join(staging, 'duckdb'));
+    const remote = resolved.shards.filter((s) => s.uri.startsWith('gs://'));
+    const downloaded = await mapLimit(remote, DOWNLOADS, (s, i) => localShard(s, staging, i));
+    const local = new Map(downloaded.map((s) => [s.uri, s]));
+    // Local files are read in place: hashing runs alongside DuckDB's pass instead of before it.
+    const hashes = new Map(
+      resolved.shards.filter((s) => !local.has(s.uri)).map((s) => [s.uri, localShard(s, staging, 0)] as const),
+    );
+    for (const p of hashes.values()) p.catch(() => undefined);
+    const shards: LocalShard[] = resolved.shards.map((s) => local.get(s.uri) ?? { ...s, path: s.uri, sha256: '' });
+    duck = await DuckSession.open({ tempDirectory: path.join(staging, 'duckdb') });
+    const outcome = await checkShards(duck, resolved.format, shards, ingest, staging).catch(async (err: unknown) => {
+      // A shard that vanished under DuckDB is the error to report, not how reading it failed.
+      for (const s of shards) await checkUnchanged(s);
+      throw err;
+    });
+    for (const [i, s] of shards.entries()) {
+      const hashed = hashes.get(s.uri);
+      if (hashed) shards[i] = await hashed;
+      await checkUnchanged(shards[i]!);
+    }
+    const sha256 = sourceDigest(shards);
+    const report: CheckReport = {
+      source: ingest.source,
+      format: resolved.format,
+      shards,
+      sha256,
+      bytes: shards.reduce((n, s) => n + s.bytes, 0),
+      rows: outcome.rows,
+      columns: outcome.columns,
+      profile: outcome.profile,
+      problems: outcome.problems,
+    };
+    if (options.failOnProblems && outcome.problems.length > 0) throw failure(report);
+    if (outcome.problems.length === 0) {
+      const file = path.join(staging, 'reference.parquet');
+      report.reference = { file, ...(await writeReference(duck, outcome, ingest, file)) };
+      await addQuantiles(duck, report.profile, file);
+    }
+    return await body({ report, outcome, duck, staging });
+  } finally {
+    clearInterval(beat);
+    duck?.close();
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** The source as a report names it: the file itself, or the source with its shard count. */
+function label(report: Pick<CheckReport, 'source' | 'shards'>): string {
+  return report.shards.length === 1 ? report.shards[0]!.uri : `${report.source} (${report.shards.length} shards)`;
+}
+
+function failure(report: CheckReport): ApplicationFailure {
+  const summary = report.problems
+    .slice(0, 10)
+    .map((p) => `${p.column ? `${p.column}: ` : ''}${p.message}`)
+    .join('; ');
+  return dataValidationFailed(
+    `ingest: ${label(report)} failed ${report.problems.length} data check(s): ${summary}`,
+    report.problems.slice(0, MAX_PROBLEMS),
+    { source: label(report), sha256: report.sha256, rows: report.rows, problemCount: report.problems.length },
+  );
+}
+
+/** Checks a source against an ingest spec without writing anything (`temporal-mlops data check`). */
+export async function checkSource(ingest: IngestSpec, hooks: IngestHooks = {}): Promise<CheckReport> {
+  return withCheckedSource(ingest, hooks, async ({ report }) => report, { failOnProblems: false });
+}
+
+function ignoreExists(err: Error): void {
+  if (err.name !== 'PreconditionFailedError') throw err;
+}
+
+/** Uploads a local file create-only, streaming (a file store gets a kernel copy, never a buffer of it). */
+async function putLocalFile(store: ObjectStore, key: string, file: string): Promise<void> {
+  const target = store.localPath(key);
+  if (!target) {
+    await store.putFile(key, file, { ifGeneration: 'absent' }).catch(ignoreExists);
+    return;
+  }
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const temp = `${target}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    await fs.copyFile(file, temp);
+    // link() fails when the target exists: create-only, like the store's own puts.
+    await fs.link(temp, target).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  } finally {
+    await fs.rm(temp, { force: true });
+  }
+}
+
+/** CSV shards as one file under the first shard's header (the checks made sure all headers are equal). */
+async function concatenateCsv(shards: readonly LocalShard[], target: string): Promise<void> {
+  const out = createWriteStream(target);
+  let lastByte = 0x0a;
+  for (const [i, shard] of shards.entries()) {
+    if (lastByte !== 0x0a) out.write('\n');
+    let skipping = i > 0;
+    for await (const chunk of createReadStream(shard.path, { highWaterMark: 1 << 20 })) {
+      let data = chunk as Buffer;
+      if (skipping) {
+        const eol = data.indexOf(0x0a);
+        if (eol < 0) continue;
+        data = data.subarray(eol + 1);
+        skipping = false;
       }
-      if (value === undefined) {
-        bad++;
-        if (badExamples.length < 3) badExamples.push(JSON.stringify(raw));
-        continue;
-      }
-      if (typeof value === 'number') {
-        numbers.push(value);
-        if ((col.min !== undefined && value < col.min) || (col.max !== undefined && value > col.max)) outOfRange++;
-      } else {
-        const key = String(value);
-        categories.set(key, (categories.get(key) ?? 0) + 1);
-        if (col.allowed && typeof value === 'string' && !col.allowed.includes(value)) notAllowed++;
-      }
+      if (data.length === 0) continue;
+      lastByte = data[data.length - 1]!;
+      if (!out.write(data)) await new Promise<void>((r) => out.once('drain', () => r()));
     }
-    if (bad > 0)
-      problems.push({
-        column: name,
-        kind: 'type',
-        message: `${bad} value(s) are not ${col.type}, e.g. ${badExamples.join(', ')}`,
-      });
-    const missingShare = rows.length ? p.missing / rows.length : 0;
-    if (missingShare > col.maxMissing) {
-      problems.push({
-        column: name,
-        kind: 'missing-values',
-        message: `${(missingShare * 100).toFixed(2)}% missing (${p.missing} of ${rows.length}); the limit is ${(col.maxMissing * 100).toFixed(2)}%`,
-      });
-    }
-    if (outOfRange > 0)
-      problems.push({
-        column: name,
-        kind: 'range',
-        message: `${outOfRange} value(s) outside [${col.min ?? '-inf'}, ${col.max ?? 'inf'}]`,
-      });
-    if (notAllowed > 0)
-      problems.push({
-        column: name,
-        kind: 'allowed-values',
-        message: `${notAllowed} value(s) not in ${JSON.stringify(col.allowed)}`,
-      });
-    if (numbers.length > 0) Object.assign(p, numericSummary(numbers));
-    if (categories.size > 0)
-      p.categories = Object.fromEntries([...categories.entries()].sort((a, b) => b[1] - a[1]).slice(0, 100));
-    profile[name] = p;
   }
-  return { problems, profile };
+  out.end();
+  await new Promise<void>((resolve, reject) => out.once('finish', resolve).once('error', reject));
 }
 
-function numericSummary(values: number[]): Pick<ColumnProfile, 'min' | 'max' | 'mean' | 'std'> {
-  let min = Infinity;
-  let max = -Infinity;
-  let sum = 0;
-  for (const v of values) {
-    if (v < min) min = v;
-    if (v > max) max = v;
-    sum += v;
-  }
-  const mean = sum / values.length;
-  let sq = 0;
-  for (const v of values) sq += (v - mean) ** 2;
-  return { min, max, mean, std: Math.sqrt(sq / values.length) };
+/** Checks and snapshots a source into `store`; the activity and the benchmark call it. */
+export async function ingestSource(
+  store: ObjectStore,
+  input: IngestInput,
+  hooks: IngestHooks = {},
+): Promise<DataSnapshot> {
+  const log = hooks.log ?? (() => undefined);
+  return withCheckedSource(
+    input.ingest,
+    hooks,
+    async ({ report, outcome, duck, staging }) => {
+      const prefix = `snapshots/${input.pipeline}/${report.sha256}`;
+      log(`ingest: ${label(report)}: ${report.rows} rows pass every check (sha256 ${report.sha256.slice(0, 12)})`);
+      // Content-addressed: what is already there holds the same data, so only missing objects are written.
+      const existing = new Set(await store.list(`${prefix}/`));
+      const put = async (name: string, file: () => Promise<string>) => {
+        if (!existing.has(`${prefix}/${name}`)) await putLocalFile(store, `${prefix}/${name}`, await file());
+      };
+      const single = report.shards.length === 1;
+      if (report.format === 'csv') {
+        await put('data.csv', async () => {
+          if (single) return report.shards[0]!.path;
+          const file = path.join(staging, 'data.csv');
+          await concatenateCsv(report.shards, file);
+          return file;
+        });
+      }
+      await put('data.parquet', async () => {
+        if (single) return outcome.parquet[0]!;
+        const file = path.join(staging, 'data.parquet');
+        await writeMerged(duck, outcome, input.ingest, file);
+        return file;
+      });
+      const { file: referenceFile, ...reference } = report.reference!;
+      await put('reference.parquet', async () => referenceFile);
+      const manifest = {
+        source: input.ingest.source,
+        format: report.format,
+        sha256: report.sha256,
+        bytes: report.bytes,
+        shards: report.shards.map((s) => ({ uri: s.uri, generation: s.generation, bytes: s.bytes, sha256: s.sha256 })),
+      };
+      await store
+        .put(`${prefix}/manifest.json`, JSON.stringify(manifest, null, 2), { ifGeneration: 'absent' })
+        .catch(ignoreExists);
+      const profile = {
+        sha256: report.sha256,
+        rows: report.rows,
+        format: report.format,
+        columns: report.profile,
+        reference: { ...reference, of: report.rows, seed: REFERENCE_SEED },
+      };
+      // Last: a snapshot with a profile is complete.
+      await store
+        .put(`${prefix}/profile.json`, JSON.stringify(profile, null, 2), { ifGeneration: 'absent' })
+        .catch(ignoreExists);
+      const dataKey = `${prefix}/${report.format === 'csv' ? 'data.csv' : 'data.parquet'}`;
+      log(`ingest: snapshot ${store.uri(dataKey)} with ${report.rows} rows, ${report.columns.length} columns`);
+      return {
+        uri: store.uri(dataKey),
+        sha256: report.sha256,
+        bytes: report.bytes,
+        rows: report.rows,
+        columns: report.columns,
+        profileUri: store.uri(`${prefix}/profile.json`),
+        sampleFeatures: await firstRowFeatures(duck, outcome, input.ingest),
+        format: report.format,
+        parquetUri: store.uri(`${prefix}/data.parquet`),
+        referenceUri: store.uri(`${prefix}/reference.parquet`),
+        shards: report.shards.length,
+        manifestUri: store.uri(`${prefix}/manifest.json`),
+      };
+    },
+    { failOnProblems: true },
+  );
 }
 
-/** Reads the source bytes: a `gs://bucket/object`, a `file://` URI or a local path. */
+/** The ingest activity. */
+export async function ingestData(store: ObjectStore, input: IngestInput): Promise<DataSnapshot> {
+  const ctx = Context.current();
+  return ingestSource(store, input, { log: (m) => ctx.log.info(m), heartbeat: () => ctx.heartbeat() });
+}
+
+/**
+ * Reads a whole object into memory: a `gs://bucket/object`, a `file://` URI or a local path. For small
+ * objects only (reports, a small snapshot); stream big ones with `downloadTo` from `./sources.js`.
+ */
 export async function readSource(source: string): Promise<{ data: Buffer; label: string }> {
   if (source.startsWith('gs://')) {
     const { store, key } = gcsObject(source);
     if (!key || key.endsWith('/')) {
-      throw ApplicationFailure.nonRetryable(
-        `ingest.source ${source} must name an object: gs://bucket/path/data.csv`,
-        'InvalidSpec',
-      );
+      throw ApplicationFailure.nonRetryable(`${source} must name an object: gs://bucket/path/data.csv`, 'InvalidSpec');
     }
     const found = await store.get(key);
     if (!found) throw notFound(source);
@@ -184,74 +336,11 @@ export async function readSource(source: string): Promise<{ data: Buffer; label:
 }
 
 function notFound(what: string): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(`ingest.source ${what} does not exist`, 'DataValidationFailed', {
-    problems: [{ kind: 'parse', message: `not found: ${what}` }],
-  });
-}
-
-/** The ingest activity. */
-export async function ingestData(store: ObjectStore, input: IngestInput): Promise<DataSnapshot> {
-  const log = Context.current().log;
-  const { data, label: file } = await readSource(input.ingest.source);
-  const sha256 = sha256Hex(data);
-  log.info(`ingest: read ${data.length} bytes from ${file} (sha256 ${sha256.slice(0, 12)})`);
-
-  let rows: string[][];
-  try {
-    rows = parseCsv(data.toString('utf8'));
-  } catch (err) {
-    throw ApplicationFailure.nonRetryable(
-      `ingest: ${file} is not valid CSV: ${(err as Error).message}`,
-      'DataValidationFailed',
-      {
-        source: file,
-        problems: [{ kind: 'parse', message: (err as Error).message }],
-      },
-    );
-  }
-  const [header = [], ...body] = rows;
-  const trimmedHeader = header.map((h) => h.trim());
-  const { problems, profile } = checkAndProfile(trimmedHeader, body, input.ingest);
-  if (problems.length > 0) {
-    const summary = problems
-      .slice(0, 10)
-      .map((p) => `${p.column ? `${p.column}: ` : ''}${p.message}`)
-      .join('; ');
-    throw ApplicationFailure.nonRetryable(
-      `ingest: ${file} failed ${problems.length} data check(s): ${summary}`,
-      'DataValidationFailed',
-      { source: file, sha256, rows: body.length, problems },
-    );
-  }
-
-  const prefix = `snapshots/${input.pipeline}/${sha256}`;
-  // Content-addressed: the same bytes always land at the same key, so an existing snapshot is the same data.
-  await store.put(`${prefix}/data.csv`, data, { ifGeneration: 'absent' }).catch(ignoreExists);
-  await store
-    .put(`${prefix}/profile.json`, JSON.stringify({ sha256, rows: body.length, columns: profile }, null, 2), {
-      ifGeneration: 'absent',
-    })
-    .catch(ignoreExists);
-  const first = body[0] ?? [];
-  const sampleFeatures = Object.fromEntries(
-    Object.entries(input.ingest.columns)
-      .filter(([name]) => name !== input.ingest.target)
-      .map(([name, col]) => [name, convert(first[trimmedHeader.indexOf(name)] ?? '', col.type) ?? null]),
+  return dataValidationFailed(
+    `${what} does not exist`,
+    [{ kind: 'source', file: what, message: `not found: ${what}` }],
+    {
+      source: what,
+    },
   );
-  log.info(
-    `ingest: snapshot ${store.uri(`${prefix}/data.csv`)} with ${body.length} rows, ${trimmedHeader.length} columns`,
-  );
-  return {
-    uri: store.uri(`${prefix}/data.csv`),
-    sha256,
-    bytes: data.length,
-    rows: body.length,
-    columns: trimmedHeader,
-    profileUri: store.uri(`${prefix}/profile.json`),
-    sampleFeatures,
-  };
-}
-
-function ignoreExists(err: Error): void {
-  if (err.name !== 'PreconditionFailedError') throw err;
 }

@@ -1,13 +1,25 @@
 /**
- * Monitoring activities: read the latest closed serving window, compute drift against the training snapshot
- * (sdk/drift), store a JSON and an HTML report, and start retrain runs / hand a new reference to the monitor.
- * Bad windows (empty, columns missing, all NaN) become report entries, never a failed check.
+ * Monitoring activities: read the latest closed serving window, compute drift against the training snapshot's
+ * reference (sdk/drift), store a JSON and an HTML report, and start retrain runs / hand a new reference to the
+ * monitor. A window is read line by line into one typed array per numerical column and value counts per
+ * categorical one; the reference is the snapshot's `reference.parquet` (at most 100,000 rows, read through
+ * DuckDB one column at a time), so memory does not grow with the training data, and a 1,000,000-row window costs
+ * a few arrays of doubles. Bad windows (empty, columns missing, all NaN) become report entries, never a failed
+ * check.
  */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import {
   binnedShares,
+  categoricalColumnDrift,
+  cleanSorted,
   columnDrift,
+  countTable,
   datasetDrift,
   type ColumnDrift,
   type ColumnKind,
@@ -29,8 +41,9 @@ import {
   type MlPipelineWorkflow,
   type MonitorModelWorkflow,
 } from '../../workflows/messages.js';
-import { parseCsv } from '../ingest/csv.js';
-import { readSource } from '../ingest/ingest.js';
+import { csvHeader, MISSING_MARKERS } from '../ingest/checks.js';
+import { DuckSession, sqlIdent, sqlList, sqlString } from '../ingest/duckdb.js';
+import { downloadTo, openObjectStream } from '../ingest/sources.js';
 import type { ObjectStore } from '../../registry/object-store.js';
 
 export interface DriftCheckInput {
@@ -45,6 +58,15 @@ export interface DriftCheckInput {
 
 const windowsPrefix = (model: string) => `monitoring/${model}/windows/`;
 
+/**
+ * The window a key belongs to: `<start>.jsonl` (one object for the window, as older proxies and hand-written
+ * windows have it) or `<start>/<segment>.jsonl` (the segments the serving proxy appends).
+ */
+function windowOfKey(rest: string): string | undefined {
+  const m = /^([^/]+?)(?:\.jsonl|\/[^/]+\.jsonl)$/.exec(rest);
+  return m && !Number.isNaN(Date.parse(m[1]!)) ? m[1] : undefined;
+}
+
 /** The newest closed window after `after`, or undefined. */
 export async function latestClosedWindow(
   store: ObjectStore,
@@ -53,11 +75,31 @@ export async function latestClosedWindow(
   after?: string,
 ): Promise<string | undefined> {
   const now = Date.now();
-  const starts = (await store.list(windowsPrefix(model)))
-    .map((k) => k.slice(windowsPrefix(model).length).replace(/\.jsonl$/, ''))
-    .filter((s) => !Number.isNaN(Date.parse(s)) && Date.parse(s) + windowMs <= now && (!after || s > after))
-    .sort();
-  return starts.at(-1);
+  const starts = new Set<string>();
+  for (const key of await store.list(windowsPrefix(model))) {
+    const start = windowOfKey(key.slice(windowsPrefix(model).length));
+    if (start && Date.parse(start) + windowMs <= now && (!after || start > after)) starts.add(start);
+  }
+  return [...starts].sort().at(-1);
+}
+
+/**
+ * A window's lines in write order: the whole-window object (if any) first, then its segments by name. Listing
+ * `<start>/` is a folder on either store; the whole-window object is opened and skipped when absent.
+ */
+async function* windowLines(store: ObjectStore, model: string, window: string): AsyncGenerator<string> {
+  const base = `${windowsPrefix(model)}${window}`;
+  const segments = (await store.list(`${base}/`)).filter((k) => k.endsWith('.jsonl')).sort();
+  for (const key of [`${base}.jsonl`, ...segments]) {
+    const input = openObjectStream(store.localPath(key) ?? store.uri(key));
+    try {
+      for await (const text of createInterface({ input, crlfDelay: Infinity })) yield text;
+    } catch (err) {
+      const e = err as { code?: unknown; status?: unknown };
+      if (key === `${base}.jsonl` && (e.code === 'ENOENT' || e.code === 404 || e.status === 404)) continue;
+      throw err;
+    }
+  }
 }
 
 function kindOf(type: string): ColumnKind {
@@ -70,17 +112,155 @@ function toNumber(v: unknown): number {
   return NaN;
 }
 
-/** Parsed training snapshots, by sha256: snapshots are immutable, and a monitor checks the same one every window. */
-const references = new Map<string, string[][]>();
+/** Doubles appended in fixed-size chunks: no doubling copies while a window is read. */
+class DoubleColumn {
+  private chunks: Float64Array[] = [];
+  private last = new Float64Array(1 << 16);
+  private n = 0;
+  length = 0;
 
-async function referenceRows(snapshot: DataSnapshot): Promise<string[][]> {
-  let rows = references.get(snapshot.sha256);
-  if (!rows) {
-    rows = parseCsv((await readSource(snapshot.uri)).data.toString('utf8'));
-    if (references.size >= 8) references.delete(references.keys().next().value!);
-    references.set(snapshot.sha256, rows);
+  push(v: number): void {
+    if (this.n === this.last.length) {
+      this.chunks.push(this.last);
+      this.last = new Float64Array(1 << 16);
+      this.n = 0;
+    }
+    this.last[this.n++] = v;
+    this.length++;
   }
-  return rows;
+
+  toArray(): Float64Array {
+    const out = new Float64Array(this.length);
+    let at = 0;
+    for (const c of this.chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    out.set(this.last.subarray(0, this.n), at);
+    return out;
+  }
+}
+
+/** A window's values for the monitored columns, and what was wrong with its lines. */
+interface WindowData {
+  rows: number;
+  numbers: Map<string, DoubleColumn>;
+  categories: Map<string, Map<string | null, number>>;
+  /** Requests that had the column at all (a schema mismatch is a column no request has). */
+  present: Map<string, number>;
+  problems: string[];
+}
+
+/** Line problems listed in a report; the rest are counted. */
+const MAX_LINE_PROBLEMS = 20;
+
+async function readWindow(
+  store: ObjectStore,
+  model: string,
+  window: string,
+  columns: { name: string; kind: ColumnKind }[],
+): Promise<WindowData> {
+  const data: WindowData = {
+    rows: 0,
+    numbers: new Map(columns.filter((c) => c.kind === 'numerical').map((c) => [c.name, new DoubleColumn()])),
+    categories: new Map(columns.filter((c) => c.kind === 'categorical').map((c) => [c.name, new Map()])),
+    present: new Map(columns.map((c) => [c.name, 0])),
+    problems: [],
+  };
+  let line = 0;
+  let badLines = 0;
+  const problem = (message: string) => {
+    if (++badLines <= MAX_LINE_PROBLEMS) data.problems.push(message);
+  };
+  for await (const text of windowLines(store, model, window)) {
+    line++;
+    if (!text.trim()) continue;
+    let features: unknown;
+    try {
+      features = (JSON.parse(text) as { features?: unknown }).features;
+    } catch {
+      problem(`line ${line}: not JSON`);
+      continue;
+    }
+    if (!features || typeof features !== 'object' || Array.isArray(features)) {
+      problem(`line ${line}: features is not an object keyed by column`);
+      continue;
+    }
+    const row = features as Record<string, unknown>;
+    data.rows++;
+    for (const [name, values] of data.numbers) {
+      if (name in row) data.present.set(name, data.present.get(name)! + 1);
+      values.push(toNumber(row[name]));
+    }
+    for (const [name, counts] of data.categories) {
+      if (name in row) data.present.set(name, data.present.get(name)! + 1);
+      const v = row[name] == null ? null : String(row[name]);
+      counts.set(v, (counts.get(v) ?? 0) + 1);
+    }
+  }
+  if (badLines > MAX_LINE_PROBLEMS) data.problems.push(`... and ${badLines - MAX_LINE_PROBLEMS} more bad lines`);
+  if (data.rows === 0) data.problems.push(`window ${window} has no usable requests`);
+  return data;
+}
+
+/** Local copies of `gs://` references, by snapshot: snapshots are immutable, and a monitor checks one per window. */
+const CACHE_DIR = path.join(os.tmpdir(), 'mlops-reference-cache');
+const CACHED = 8;
+
+async function localCopy(uri: string, name: string): Promise<string | undefined> {
+  if (!uri.startsWith('gs://')) {
+    const file = uri.startsWith('file://') ? fileURLToPath(uri) : uri;
+    return (await fs.stat(file).catch(() => undefined)) ? file : undefined;
+  }
+  const file = path.join(CACHE_DIR, name);
+  if (await fs.stat(file).catch(() => undefined)) return file;
+  if (!(await downloadTo(uri, file))) return undefined;
+  const entries = await fs.readdir(CACHE_DIR);
+  if (entries.length > CACHED) {
+    const dated = await Promise.all(
+      entries.map(async (e) => ({
+        e,
+        t: (await fs.stat(path.join(CACHE_DIR, e)).catch(() => undefined))?.mtimeMs ?? 0,
+      })),
+    );
+    for (const { e } of dated.sort((a, b) => a.t - b.t).slice(0, entries.length - CACHED))
+      await fs.rm(path.join(CACHE_DIR, e), { force: true });
+  }
+  return file;
+}
+
+/**
+ * The reference as a DuckDB relation with a row-position column `__pos`: the snapshot's `reference.parquet`,
+ * or for snapshots taken before it existed, their `data.csv` read with the declared columns.
+ */
+async function referenceRelation(
+  duck: DuckSession,
+  snapshot: DataSnapshot,
+): Promise<{ relation: string; columns: string[] }> {
+  const sha = snapshot.sha256.slice(0, 32);
+  const parquet = snapshot.referenceUri && (await localCopy(snapshot.referenceUri, `${sha}-reference.parquet`));
+  if (parquet) {
+    const rows = await duck.rows(`DESCRIBE SELECT * FROM read_parquet(${sqlString(parquet)})`);
+    return {
+      relation: `(SELECT *, file_row_number AS "__pos" FROM read_parquet(${sqlString(parquet)}, file_row_number=true))`,
+      columns: rows.map((r) => String(r.column_name)),
+    };
+  }
+  const csv = await localCopy(snapshot.uri, `${sha}-data.csv`);
+  if (!csv) throw new Error(`the training snapshot ${snapshot.uri} is gone`);
+  const header = (await csvHeader(duck, csv)) ?? [];
+  const types = header.map((h) => `${sqlString(h)}: 'VARCHAR'`).join(', ');
+  return {
+    relation: `(SELECT *, row_number() OVER () AS "__pos" FROM read_csv(${sqlString(csv)}, header=true, auto_detect=false, delim=',', quote='"', escape='"', columns={${types}}, nullstr=${sqlList(MISSING_MARKERS)}, ignore_errors=true))`,
+    columns: header,
+  };
+}
+
+/** What a column's bars in the HTML report show. */
+interface Plot {
+  column: string;
+  ref: Float64Array;
+  cur: Float64Array;
 }
 
 /** Computes the drift report of one window; per-column problems are recorded, not thrown. */
@@ -90,65 +270,82 @@ export async function computeDriftReport(
   window: string,
 ): Promise<DriftReport> {
   const spec = input.spec;
-  const problems: string[] = [];
-  const raw = (await store.get(`${windowsPrefix(input.model)}${window}.jsonl`))?.data.toString('utf8') ?? '';
-  const rows: Record<string, unknown>[] = [];
-  raw.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    try {
-      const parsed = JSON.parse(line) as { features?: unknown };
-      if (parsed.features && typeof parsed.features === 'object' && !Array.isArray(parsed.features))
-        rows.push(parsed.features as Record<string, unknown>);
-      else problems.push(`line ${i + 1}: features is not an object keyed by column`);
-    } catch {
-      problems.push(`line ${i + 1}: not JSON`);
-    }
-  });
-  if (rows.length === 0) problems.push(`window ${window} has no usable requests`);
-
-  const [header = [], ...body] = await referenceRows(input.snapshot);
-  const columns = spec.monitor.columns ?? Object.keys(spec.ingest.columns).filter((c) => c !== spec.ingest.target);
+  const monitored = (
+    spec.monitor.columns ?? Object.keys(spec.ingest.columns).filter((c) => c !== spec.ingest.target)
+  ).map((name) => ({ name, type: spec.ingest.columns[name]?.type }));
+  const data = await readWindow(
+    store,
+    input.model,
+    window,
+    monitored.filter((c) => c.type).map((c) => ({ name: c.name, kind: kindOf(c.type!) })),
+  );
   const results: ColumnReport[] = [];
   const drifts: ColumnDrift[] = [];
-  for (const column of columns) {
-    const type = spec.ingest.columns[column]?.type;
-    const index = header.indexOf(column);
-    if (!type || index < 0) {
-      results.push({ column, drifted: false, error: `not a column of the training snapshot` });
-      continue;
-    }
-    if (rows.length > 0 && !rows.some((r) => column in r)) {
-      results.push({ column, drifted: false, error: 'schema mismatch: no request in this window has this column' });
-      continue;
-    }
-    const kind = kindOf(type);
-    try {
-      const reference = kind === 'numerical' ? body.map((r) => toNumber(r[index])) : body.map((r) => r[index] ?? null);
-      const current =
-        kind === 'numerical'
-          ? rows.map((r) => toNumber(r[column]))
-          : rows.map((r) => (r[column] == null ? null : String(r[column])));
+  const plots: Plot[] = [];
+  const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'mlops-drift-'));
+  const duck = await DuckSession.open({ tempDirectory: scratch, threads: 2, memoryLimit: '256MB' });
+  try {
+    const reference = await referenceRelation(duck, input.snapshot);
+    for (const { name: column, type } of monitored) {
+      if (!type || !reference.columns.includes(column)) {
+        results.push({ column, drifted: false, error: `not a column of the training snapshot` });
+        continue;
+      }
+      if (data.rows > 0 && data.present.get(column) === 0) {
+        results.push({ column, drifted: false, error: 'schema mismatch: no request in this window has this column' });
+        continue;
+      }
+      const kind = kindOf(type);
       const override = spec.monitor.tests[column];
-      const drift = columnDrift(
-        column,
-        kind,
-        reference,
-        current,
-        override ? { test: override.test, threshold: override.threshold } : {},
-      );
-      drifts.push(drift);
-      results.push({
-        column,
-        test: drift.test,
-        score: drift.score,
-        threshold: drift.threshold,
-        drifted: drift.drifted,
-        referenceRows: drift.referenceRows,
-        currentRows: drift.currentRows,
-      });
-    } catch (err) {
-      results.push({ column, drifted: false, error: (err as Error).message });
+      const options = override ? { test: override.test, threshold: override.threshold } : {};
+      const id = sqlIdent(column);
+      try {
+        let drift: ColumnDrift;
+        if (kind === 'numerical') {
+          const ref = cleanSorted(await duck.doubles(`SELECT TRY_CAST(${id} AS DOUBLE) FROM ${reference.relation}`));
+          const cur = cleanSorted(data.numbers.get(column)?.toArray() ?? new Float64Array(0));
+          data.numbers.delete(column);
+          drift = columnDrift(column, kind, ref, cur, options);
+          if (ref.length > 0 && cur.length > 0) {
+            const bins = binnedShares(
+              ref,
+              cur,
+              drift.test === 'chisquare' || drift.test === 'z' ? 'categorical' : kind,
+            );
+            plots.push({ column, ...bins });
+          }
+        } else {
+          // First-seen order matters (the Z-test reads the reference's first value), so count in row order.
+          const ref = await duck.counts(
+            `SELECT CAST(${id} AS VARCHAR), count(*) FROM ${reference.relation} GROUP BY 1 ORDER BY min("__pos")`,
+          );
+          const cur = data.categories.get(column) ?? new Map();
+          drift = categoricalColumnDrift(column, ref, cur, options);
+          const clean = (m: Map<string | null, number>) => new Map([...m].filter(([k]) => k !== null && k !== ''));
+          const table = countTable(clean(ref), clean(cur));
+          plots.push({
+            column,
+            ref: table.ref.map((c) => c / drift.referenceRows),
+            cur: table.cur.map((c) => c / drift.currentRows),
+          });
+        }
+        drifts.push(drift);
+        results.push({
+          column,
+          test: drift.test,
+          score: drift.score,
+          threshold: drift.threshold,
+          drifted: drift.drifted,
+          referenceRows: drift.referenceRows,
+          currentRows: drift.currentRows,
+        });
+      } catch (err) {
+        results.push({ column, drifted: false, error: (err as Error).message });
+      }
     }
+  } finally {
+    duck.close();
+    await fs.rm(scratch, { recursive: true, force: true });
   }
   const dataset = datasetDrift(drifts, spec.monitor.driftShare);
   const base = `monitoring/${input.model}/reports/${window}`;
@@ -157,17 +354,17 @@ export async function computeDriftReport(
     version: input.version,
     window,
     checkedAt: new Date().toISOString(),
-    rows: rows.length,
+    rows: data.rows,
     drifted: dataset.drifted,
     share: dataset.share,
     driftedColumns: dataset.driftedColumns,
     columns: results,
-    problems,
+    problems: data.problems,
     reportUri: store.uri(`${base}.json`),
     htmlUri: store.uri(`${base}.html`),
   };
   await store.put(`${base}.json`, JSON.stringify(report, null, 2));
-  await store.put(`${base}.html`, renderHtml(report, header, body, rows));
+  await store.put(`${base}.html`, renderHtml(report, plots));
   return report;
 }
 
@@ -175,29 +372,17 @@ const escape = (s: string) =>
   s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 /** A self-contained HTML page: summary, a table of every column, and reference-vs-current bars per column. */
-function renderHtml(report: DriftReport, header: string[], body: string[][], rows: Record<string, unknown>[]): string {
-  const plots = report.columns
-    .filter((c) => !c.error)
-    .map((c) => {
-      const index = header.indexOf(c.column);
-      const numerical =
-        c.test !== 'chisquare' &&
-        c.test !== 'z' &&
-        body.every((r) => r[index] === '' || !Number.isNaN(Number(r[index])));
-      const ref = numerical
-        ? Float64Array.from(body.map((r) => Number(r[index])).filter(Number.isFinite)).sort()
-        : body.map((r) => r[index] ?? '');
-      const cur = numerical
-        ? Float64Array.from(rows.map((r) => toNumber(r[c.column])).filter(Number.isFinite)).sort()
-        : rows.map((r) => String(r[c.column] ?? ''));
-      const { ref: rs, cur: cs } = binnedShares(ref, cur, numerical ? 'numerical' : 'categorical');
+function renderHtml(report: DriftReport, plotData: Plot[]): string {
+  const drifted = new Map(report.columns.map((c) => [c.column, c.drifted]));
+  const plots = plotData
+    .map(({ column, ref: rs, cur: cs }) => {
       const max = Math.max(...rs, ...cs, 1e-9);
       const w = 600 / Math.max(rs.length, 1);
       const bars = Array.from(rs, (r, i) => {
         const x = i * w;
         return `<rect x="${x}" y="${120 - (r / max) * 110}" width="${w / 2 - 1}" height="${(r / max) * 110}" fill="#4c78a8"/><rect x="${x + w / 2}" y="${120 - (cs[i]! / max) * 110}" width="${w / 2 - 1}" height="${(cs[i]! / max) * 110}" fill="#f58518"/>`;
       }).join('');
-      return `<h3>${escape(c.column)} ${c.drifted ? '<span class="bad">drift</span>' : '<span class="ok">no drift</span>'}</h3><svg width="600" height="125" role="img" aria-label="${escape(c.column)}: reference (blue) vs current (orange) shares">${bars}</svg>`;
+      return `<h3>${escape(column)} ${drifted.get(column) ? '<span class="bad">drift</span>' : '<span class="ok">no drift</span>'}</h3><svg width="600" height="125" role="img" aria-label="${escape(column)}: reference (blue) vs current (orange) shares">${bars}</svg>`;
     })
     .join('\n');
   const rowsHtml = report.columns

@@ -14,7 +14,7 @@ import type {
   VertexBackend,
 } from '../../sdk/spec/backends.js';
 import type { ObjectStore } from '../../registry/object-store.js';
-import { readSource } from '../ingest/ingest.js';
+import { downloadTo } from '../ingest/sources.js';
 import { trainKubernetes } from './kubernetes.js';
 import { trainLocal } from './local.js';
 import { localPathOf } from '../../registry/object-store.js';
@@ -40,7 +40,7 @@ export interface TrainingStep<B extends TrainingBackendSpec = TrainingBackendSpe
 /** A backend's way to run one step to its end. */
 export type TrainingBackend<B extends TrainingBackendSpec> = (step: TrainingStep<B>) => Promise<TrainingResult>;
 
-/** Copies a gs:// snapshot next to the job once, so a local training process can read a plain file. */
+/** Copies a gs:// snapshot next to the job once (streamed), so a local training process can read a plain file. */
 async function stageSnapshot(uri: string, file: string): Promise<string> {
   if (
     await fs.stat(file).then(
@@ -49,10 +49,8 @@ async function stageSnapshot(uri: string, file: string): Promise<string> {
     )
   )
     return file;
-  const { data } = await readSource(uri);
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  await fs.writeFile(`${file}.tmp`, data);
-  await fs.rename(`${file}.tmp`, file);
+  if (!(await downloadTo(uri, file)))
+    throw ApplicationFailure.nonRetryable(`The data snapshot ${uri} does not exist`, 'DataValidationFailed');
   return file;
 }
 
@@ -74,7 +72,7 @@ const local: TrainingBackend<LocalBackend> = async (step) => {
   const { dataUri } = step.contract;
   const dataPath = dataUri.startsWith('file://')
     ? localPathOf(dataUri)
-    : await stageSnapshot(dataUri, path.join(step.home, 'jobs', `${step.jobKey}.data.csv`));
+    : await stageSnapshot(dataUri, path.join(step.home, 'jobs', `${step.jobKey}.data${path.extname(dataUri)}`));
   return trainLocal({
     home: step.home,
     jobKey: step.jobKey,

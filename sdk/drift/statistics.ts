@@ -85,12 +85,6 @@ export function distinctSortedUpTo(a: Float64Array, b: Float64Array, limit: numb
   return count;
 }
 
-function distinctCount(...arrays: ArrayLike<number | string>[]): number {
-  const seen = new Set<number | string>();
-  for (const a of arrays) for (let i = 0; i < a.length; i++) seen.add(a[i]!);
-  return seen.size;
-}
-
 /** First index i with sorted[i] > x ('right') or ≥ x ('left'). */
 function searchSorted(sorted: Float64Array, x: number, side: 'left' | 'right'): number {
   let lo = 0;
@@ -135,22 +129,31 @@ export function histogram(sorted: Float64Array, edges: Float64Array): Float64Arr
   return counts;
 }
 
+/** How often each value occurs, keys in first-seen order (the order `categoryCounts` and the Z-test rely on). */
+export function tally<T>(values: ArrayLike<T>): Map<T, number> {
+  const counts = new Map<T, number>();
+  for (let i = 0; i < values.length; i++) counts.set(values[i]!, (counts.get(values[i]!) ?? 0) + 1);
+  return counts;
+}
+
+/** Counts over the union of two tallies: the reference's keys in its order, then keys seen only in current. */
+export function countTable<T>(
+  reference: ReadonlyMap<T, number>,
+  current: ReadonlyMap<T, number>,
+): { keys: T[]; ref: Float64Array; cur: Float64Array } {
+  const keys = [...reference.keys()];
+  for (const k of current.keys()) if (!reference.has(k)) keys.push(k);
+  const ref = Float64Array.from(keys, (k) => reference.get(k) ?? 0);
+  const cur = Float64Array.from(keys, (k) => current.get(k) ?? 0);
+  return { keys, ref, cur };
+}
+
 /** Category counts over the union of both samples' values, in first-seen order (reference first). */
 export function categoryCounts<T extends number | string>(
   reference: ArrayLike<T>,
   current: ArrayLike<T>,
 ): { keys: T[]; ref: Float64Array; cur: Float64Array } {
-  const index = new Map<T, number>();
-  const add = (v: T) => {
-    if (!index.has(v)) index.set(v, index.size);
-  };
-  for (let i = 0; i < reference.length; i++) add(reference[i]!);
-  for (let i = 0; i < current.length; i++) add(current[i]!);
-  const ref = new Float64Array(index.size);
-  const cur = new Float64Array(index.size);
-  for (let i = 0; i < reference.length; i++) ref[index.get(reference[i]!)!]!++;
-  for (let i = 0; i < current.length; i++) cur[index.get(current[i]!)!]!++;
-  return { keys: [...index.keys()], ref, cur };
+  return countTable(tally(reference), tally(current));
 }
 
 /**
@@ -185,6 +188,11 @@ export function fillEmptyBins(shares: Float64Array): Float64Array {
 /** Population stability index (no renormalisation after filling empty bins, as Evidently). */
 export function psi(reference: Float64Array | string[], current: Float64Array | string[], kind: ColumnKind): number {
   const { ref, cur } = binnedShares(reference, current, kind);
+  return psiOfShares(ref, cur);
+}
+
+/** PSI of binned shares. */
+export function psiOfShares(ref: Float64Array, cur: Float64Array): number {
   const r = fillEmptyBins(ref);
   const c = fillEmptyBins(cur);
   return accurateSum(r.map((ri, i) => (ri - c[i]!) * Math.log(ri / c[i]!)));
@@ -204,6 +212,11 @@ function normalise(a: Float64Array): Float64Array {
 /** scipy `entropy(r, c)` = KL(ref ‖ cur) after normalising, on binned shares with empty bins filled. */
 export function kl(reference: Float64Array | string[], current: Float64Array | string[], kind: ColumnKind): number {
   const { ref, cur } = binnedShares(reference, current, kind);
+  return klOfShares(ref, cur);
+}
+
+/** KL of binned shares. */
+export function klOfShares(ref: Float64Array, cur: Float64Array): number {
   const p = normalise(fillEmptyBins(ref));
   const q = normalise(fillEmptyBins(cur));
   return accurateSum(p.map((pi, i) => relEntr(pi, q[i]!)));
@@ -216,6 +229,11 @@ export function jensenShannon(
   kind: ColumnKind,
 ): number {
   const { ref, cur } = binnedShares(reference, current, kind);
+  return jensenShannonOfShares(ref, cur);
+}
+
+/** Jensen-Shannon distance of binned shares. */
+export function jensenShannonOfShares(ref: Float64Array, cur: Float64Array): number {
   const p = normalise(ref);
   const q = normalise(cur);
   const m = p.map((pi, i) => (pi + q[i]!) / 2);
@@ -269,8 +287,13 @@ export function wassersteinNormed(a: Float64Array, b: Float64Array): number {
  * so Evidently) answers NaN; we answer p = 1 (no drift), which is what the NaN means to Evidently's `p < 0.05`.
  */
 export function chiSquarePValue<T extends number | string>(reference: ArrayLike<T>, current: ArrayLike<T>): number {
-  const { ref, cur } = categoryCounts(reference, current);
-  const scale = current.length / reference.length;
+  return chiSquareOfCounts(categoryCounts(reference, current), reference.length, current.length);
+}
+
+/** Chi-square p-value of a count table (see `chiSquarePValue`). */
+export function chiSquareOfCounts(table: { ref: Float64Array; cur: Float64Array }, nRef: number, nCur: number): number {
+  const { ref, cur } = table;
+  const scale = nCur / nRef;
   let stat = 0;
   for (let i = 0; i < ref.length; i++) {
     const expected = ref[i]! * scale;
@@ -282,12 +305,21 @@ export function chiSquarePValue<T extends number | string>(reference: ArrayLike<
 
 /** Two-proportion z-test, Evidently's form: p = 2·(1 − Φ(|z|)); both samples one and the same value → 1. */
 export function zTestPValue<T extends number | string>(reference: ArrayLike<T>, current: ArrayLike<T>): number {
-  const { keys, ref, cur } = categoryCounts(reference, current);
+  return zTestOfCounts(categoryCounts(reference, current), reference.length, current.length);
+}
+
+/** Z-test p-value of a count table: the proportion of its first key (the reference's first-seen value). */
+export function zTestOfCounts(
+  table: { keys: unknown[]; ref: Float64Array; cur: Float64Array },
+  nRef: number,
+  nCur: number,
+): number {
+  const { keys, ref, cur } = table;
   if (keys.length === 1) return 1;
-  const p1 = ref[0]! / reference.length;
-  const p2 = cur[0]! / current.length;
-  const P = (p1 * reference.length + p2 * current.length) / (reference.length + current.length);
-  const z = (p1 - p2) / Math.sqrt(P * (1 - P) * (1 / reference.length + 1 / current.length));
+  const p1 = ref[0]! / nRef;
+  const p2 = cur[0]! / nCur;
+  const P = (p1 * nRef + p2 * nCur) / (nRef + nCur);
+  const z = (p1 - p2) / Math.sqrt(P * (1 - P) * (1 / nRef + 1 / nCur));
   return 2 * (1 - normalCdf(Math.abs(z)));
 }
 
@@ -352,19 +384,19 @@ export function columnDrift(
   current: ArrayLike<number> | ArrayLike<string | null>,
   options: { test?: StatTestName; threshold?: number } = {},
 ): ColumnDrift {
-  const clean = (v: ArrayLike<number> | ArrayLike<string | null>): Float64Array | string[] =>
-    kind === 'numerical'
-      ? cleanSorted(v as ArrayLike<number>)
-      : Array.from(v as ArrayLike<string | null>).filter((s): s is string => s !== null && s !== '');
-  const ref = clean(reference);
-  const cur = clean(current);
-  if (ref.length === 0 || cur.length === 0) {
-    throw new Error(
-      `column "${column}": no values left in the ${ref.length === 0 ? 'reference' : 'current'} data after dropping missing ones`,
+  if (kind === 'categorical') {
+    const clean = (v: ArrayLike<string | null>) => tally(Array.from(v).filter((s): s is string => s !== null));
+    return categoricalColumnDrift(
+      column,
+      clean(reference as ArrayLike<string | null>),
+      clean(current as ArrayLike<string | null>),
+      options,
     );
   }
-  const distinct =
-    kind === 'numerical' ? distinctSortedUpTo(ref as Float64Array, cur as Float64Array, 5) : distinctCount(ref, cur);
+  const ref = cleanSorted(reference as ArrayLike<number>);
+  const cur = cleanSorted(current as ArrayLike<number>);
+  if (ref.length === 0 || cur.length === 0) throw emptyColumn(column, ref.length === 0);
+  const distinct = distinctSortedUpTo(ref, cur, 5);
   const test = options.test ?? defaultTest(kind, ref.length, distinct);
   const threshold = options.threshold ?? STAT_TESTS[test].threshold;
   const score = runTest(test, ref, cur, kind);
@@ -377,6 +409,63 @@ export function columnDrift(
     drifted: isDrift(test, score, threshold),
     referenceRows: ref.length,
     currentRows: cur.length,
+  };
+}
+
+function emptyColumn(column: string, reference: boolean): Error {
+  return new Error(
+    `column "${column}": no values left in the ${reference ? 'reference' : 'current'} data after dropping missing ones`,
+  );
+}
+
+/**
+ * Drift of one categorical column from value counts (keys in first-seen order, as `tally` gives them): what
+ * `columnDrift` computes, without holding every value. Empty-string and null keys are missing values.
+ */
+export function categoricalColumnDrift(
+  column: string,
+  reference: ReadonlyMap<string | null, number>,
+  current: ReadonlyMap<string | null, number>,
+  options: { test?: StatTestName; threshold?: number } = {},
+): ColumnDrift {
+  const clean = (m: ReadonlyMap<string | null, number>) =>
+    new Map([...m].filter((e): e is [string, number] => e[0] !== null && e[0] !== '' && e[1] > 0));
+  const ref = clean(reference);
+  const cur = clean(current);
+  const nRef = accurateSum([...ref.values()]);
+  const nCur = accurateSum([...cur.values()]);
+  if (nRef === 0 || nCur === 0) throw emptyColumn(column, nRef === 0);
+  const table = countTable(ref, cur);
+  const test = options.test ?? defaultTest('categorical', nRef, table.keys.length);
+  const threshold = options.threshold ?? STAT_TESTS[test].threshold;
+  const shares = () => ({ r: table.ref.map((c) => c / nRef), c: table.cur.map((c) => c / nCur) });
+  let score: number;
+  switch (test) {
+    case 'chisquare':
+      score = chiSquareOfCounts(table, nRef, nCur);
+      break;
+    case 'z':
+      score = zTestOfCounts(table, nRef, nCur);
+      break;
+    case 'psi':
+    case 'kl':
+    case 'jensenshannon': {
+      const { r, c } = shares();
+      score = test === 'psi' ? psiOfShares(r, c) : test === 'kl' ? klOfShares(r, c) : jensenShannonOfShares(r, c);
+      break;
+    }
+    default:
+      throw new Error(`column "${column}": the ${test} test needs a numerical column; this one is categorical`);
+  }
+  return {
+    column,
+    kind: 'categorical',
+    test,
+    score,
+    threshold,
+    drifted: isDrift(test, score, threshold),
+    referenceRows: nRef,
+    currentRows: nCur,
   };
 }
 

@@ -15,14 +15,19 @@ export const ColumnSpecSchema = z.strictObject({
 });
 
 export const IngestSpecSchema = z.strictObject({
-  /** A CSV file: `file:///abs/path.csv`, an absolute path, or a path relative to the worker's cwd. */
+  /**
+   * A CSV or Parquet file, or a prefix or glob of shards: `gs://bucket/churn/2026-11/*.parquet`,
+   * `gs://bucket/churn/` (every data file under it), `file:///abs/path.csv`, an absolute path, or a path relative
+   * to the worker's cwd (a directory means every data file under it).
+   */
   source: z
     .string()
     .min(1)
     .refine((s) => !/^[a-z][a-z0-9+.-]*:\/\//.test(s) || s.startsWith('file://') || s.startsWith('gs://'), {
       message: 'must be a file:// URI, a gs:// URI or a local path',
     }),
-  format: z.literal('csv').default('csv'),
+  /** `csv` or `parquet`; by default the files' extension decides (`.parquet` / `.pq`, else CSV). */
+  format: z.enum(['csv', 'parquet']).optional(),
   /** Columns the data must have, with types and quality limits. */
   columns: z
     .record(z.string().min(1), ColumnSpecSchema)
