@@ -1,7 +1,7 @@
 /** `PipelineClient`: start runs, read their status, approve or reject, await results as typed errors. */
 import {
   Client,
-  Connection,
+  type Connection,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
   WorkflowNotFoundError,
@@ -31,7 +31,8 @@ import type {
 import { ApprovalPayloadSchema, type ApprovalPayload } from './spec/approval.js';
 import { ParamsSchema } from './spec/common.js';
 import { parseOrThrow } from './validate.js';
-import { DEFAULT_TASK_QUEUE, resolveConnectionOptions, type ConnectionOptions } from './connection.js';
+import { connectClient, DEFAULT_TASK_QUEUE, resolveConnectionOptions, type ConnectionOptions } from './connection.js';
+import { resolveEncryption, type EncryptionSetting } from './encryption.js';
 import { PipelineSchedules } from './schedules.js';
 import {
   approveUpdate,
@@ -47,8 +48,13 @@ import {
 
 export interface PipelineClientOptions extends ConnectionOptions {
   taskQueue?: string;
-  /** An existing Temporal client (then address/namespace are ignored). */
+  /** An existing Temporal client (then the connection and encryption options are ignored). */
   client?: Client;
+  /**
+   * Payload encryption (see sdk/encryption.ts): a codec or its keys, `false` for none; by default
+   * `MLOPS_ENCRYPTION_KEYS` / `MLOPS_ENCRYPTION_KEYS_FILE` when set. Use the same keys as the worker.
+   */
+  encryption?: EncryptionSetting;
 }
 
 export interface StartOptions {
@@ -137,12 +143,22 @@ export class PipelineClient {
     this.schedules = new PipelineSchedules(client, this.taskQueue, () => this.hasSearchAttributes());
   }
 
-  /** Connects to `$TEMPORAL_ADDRESS` (or `localhost:7233`) unless given a client or address. */
+  /**
+   * Connects like the Temporal CLI: the `temporal.toml` profile, then the `TEMPORAL_*` variables (address,
+   * namespace, API key, TLS), then `options`; the local dev server when nothing is set. A connection problem
+   * throws `PipelineError` (code `ConnectionFailed`) naming the setting to fix.
+   */
   static async connect(options: PipelineClientOptions = {}): Promise<PipelineClient> {
     if (options.client) return new PipelineClient(options.client, options.taskQueue);
-    const { address, namespace } = resolveConnectionOptions(options);
-    const connection = await Connection.connect({ address });
-    return new PipelineClient(new Client({ connection, namespace }), options.taskQueue, connection);
+    const resolved = resolveConnectionOptions(options);
+    const codec = resolveEncryption(options.encryption, options.env);
+    const connection = await connectClient(resolved);
+    const client = new Client({
+      connection,
+      namespace: resolved.namespace,
+      ...(codec ? { dataConverter: { payloadCodecs: [codec] } } : {}),
+    });
+    return new PipelineClient(client, options.taskQueue, connection);
   }
 
   /** Starts a run of `pipeline`. A run key that already ran is refused; one that is running is joined. */
