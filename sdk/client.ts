@@ -32,7 +32,7 @@ import { ApprovalPayloadSchema, type ApprovalPayload } from './spec/approval.js'
 import { ParamsSchema } from './spec/common.js';
 import { parseOrThrow } from './validate.js';
 import { connectClient, DEFAULT_TASK_QUEUE, resolveConnectionOptions, type ConnectionOptions } from './connection.js';
-import { resolveEncryption, type EncryptionSetting } from './encryption.js';
+import { ENCRYPTED_ENCODING, resolveEncryption, type EncryptionSetting } from './encryption.js';
 import { PipelineSchedules } from './schedules.js';
 import {
   approveUpdate,
@@ -111,6 +111,14 @@ export interface PendingApproval {
 
 /** Converts a failed run's failure chain into a `PipelineError` with the failure type as its code. */
 export function toPipelineError(err: unknown): unknown {
+  // A run written by an encrypting worker, read by a process without the keys.
+  if ([...causeChain(err)].some((e) => e.message.includes(`Unknown encoding: ${ENCRYPTED_ENCODING}`)))
+    return new PipelineError(
+      'EncryptionFailed',
+      "The run's payloads are encrypted and this process has no keys: set MLOPS_ENCRYPTION_KEYS or MLOPS_ENCRYPTION_KEYS_FILE to the keys the worker uses",
+      undefined,
+      { cause: err },
+    );
   if (err instanceof WorkflowNotFoundError)
     return new PipelineError('PipelineNotFound', err.message, undefined, { cause: err });
   if (!(err instanceof WorkflowFailedError) && !(err instanceof WorkflowUpdateFailedError)) return err;
