@@ -273,23 +273,27 @@ export class PipelineClient {
     const query = `MlopsStage = "awaiting-approval" AND ExecutionStatus = "Running"${filter}`;
     const out: PendingApproval[] = [];
     const now = Date.now();
-    for await (const wf of this.client.workflow.list({ query, pageSize: 1000 })) {
-      const candidate = (wf.memo?.candidate ?? {}) as {
-        model?: string;
-        version?: number;
-        metrics?: Record<string, number>;
-      };
-      const sa = wf.typedSearchAttributes;
-      out.push({
-        workflowId: wf.workflowId,
-        pipeline: sa.get(SEARCH_ATTRIBUTE_KEYS.pipeline) ?? pipelineOfWorkflowId(wf.workflowId) ?? '',
-        model: candidate.model ?? sa.get(SEARCH_ATTRIBUTE_KEYS.model) ?? '',
-        version: candidate.version,
-        metrics: candidate.metrics ?? {},
-        startedAt: wf.startTime,
-        ageMs: now - wf.startTime.getTime(),
-      });
-      if (options.limit && out.length >= options.limit) break;
+    try {
+      for await (const wf of this.client.workflow.list({ query, pageSize: 1000 })) {
+        const candidate = (wf.memo?.candidate ?? {}) as {
+          model?: string;
+          version?: number;
+          metrics?: Record<string, number>;
+        };
+        const sa = wf.typedSearchAttributes;
+        out.push({
+          workflowId: wf.workflowId,
+          pipeline: sa.get(SEARCH_ATTRIBUTE_KEYS.pipeline) ?? pipelineOfWorkflowId(wf.workflowId) ?? '',
+          model: candidate.model ?? sa.get(SEARCH_ATTRIBUTE_KEYS.model) ?? '',
+          version: candidate.version,
+          metrics: candidate.metrics ?? {},
+          startedAt: wf.startTime,
+          ageMs: now - wf.startTime.getTime(),
+        });
+        if (options.limit && out.length >= options.limit) break;
+      }
+    } catch (err) {
+      throw toPipelineError(err);
     }
     return out.sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime());
   }

@@ -122,8 +122,16 @@ describe('payload encryption', () => {
 
       const json = await historyJson(address, started.workflowId);
       const history = historyText(json);
-      for (const clear of ['ana@acme.com', 'mallory@evil.example', COMMENT, 'let me in', 'auc', 'accuracy', '0.88'])
-        expect(history, `"${clear}" in clear text`).not.toContain(clear);
+      const clearTexts = [
+        'ana@acme.com',
+        'ci@acme.com',
+        'mallory@evil.example',
+        COMMENT,
+        'let me in',
+        'auc',
+        'accuracy',
+      ];
+      for (const clear of [...clearTexts, '0.88']) expect(history, `"${clear}" in clear text`).not.toContain(clear);
       expect(history).toContain('binary/encrypted');
       expect(payloadKeyIds(json)).toEqual(new Set(['k1']));
       // Search attributes stay readable by design: the stage is there in clear text.
@@ -160,6 +168,17 @@ describe('payload encryption', () => {
       const described = await client.schedules.describe(NAME);
       expect(JSON.stringify(described.action)).toContain('ana@acme.com');
       await client.schedules.remove(NAME);
+
+      // A failed run: the failure type stays visible, its message (the metric and the bound) is sealed.
+      const failing = await client.start(fixturePipeline({ name: NAME }, { auc: 0.5 }), { requestedBy: 'ci@acme.com' });
+      await expect(client.result(failing)).rejects.toMatchObject({
+        code: 'GateFailed',
+        message: expect.stringMatching(/auc/),
+      });
+      const failedHistory = historyText(await historyJson(address, failing.workflowId));
+      expect(failedHistory).toContain('GateFailed');
+      for (const clear of [...clearTexts, '0.5'])
+        expect(failedHistory, `"${clear}" in clear text`).not.toContain(clear);
     } finally {
       await client.close();
       worker.shutdown();
