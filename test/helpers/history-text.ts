@@ -9,6 +9,7 @@ function isPayload(node: Record<string, unknown>): node is { metadata: Record<st
   return typeof node.metadata === 'object' && node.metadata !== null && 'encoding' in node.metadata;
 }
 
+/** The JSON as text a reader without the keys sees. */
 export function historyText(json: unknown): string {
   const parts: string[] = [];
   const walk = (node: unknown): void => {
