@@ -152,6 +152,8 @@ describe.each(['mtls', 'API key'] as const)('through the %s endpoint', (variant)
       const profileFlag = mode === 'profile' ? ['--profile', v.profile] : [];
       try {
         const started = await client.start(fixturePipeline(), { requestedBy: 'ci@acme.com' });
+        // Wait in-process (cheap), then ask the CLI: each CLI call is a process start.
+        await eventually(async () => ((await client.status(started)).stage === 'approval' ? true : undefined), 90_000);
         const waiting = await eventually(
           async () => {
             const { stdout } = await cli(['pending', '--json', ...profileFlag], cliEnv);
