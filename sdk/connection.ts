@@ -170,7 +170,7 @@ export function resolveConnectionOptions(options: ConnectionOptions = {}): Resol
       throw fail(`Cannot read the Temporal config file ${file}: ${why}`, err);
     }
   };
-  // No file and no variable reading at once is refused by envconfig: with neither, there is nothing to merge.
+  // The profile alone tells which settings came from the file (for messages); merged puts the variables over it.
   const fromFile = file && existsSync(file) ? load(true) : {};
   const merged = load(false);
   const explicitTls = typeof options.tls === 'object' ? options.tls : undefined;
@@ -524,7 +524,8 @@ export function connectionError(c: ResolvedConnection, err: unknown, probe: Prob
 export function clientConnectionOptions(c: ResolvedConnection): TemporalConnectionOptions {
   return {
     address: c.address,
-    ...(c.tls ? { tls: c.tls } : {}),
+    // Explicitly off: the SDK would otherwise turn TLS on for an API key that was meant for a plaintext endpoint.
+    tls: c.tls ?? false,
     ...(c.apiKey !== undefined ? { apiKey: c.apiKey } : {}),
     ...(c.metadata ? { metadata: c.metadata } : {}),
   };

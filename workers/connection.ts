@@ -6,7 +6,8 @@ import { connectionError, probeEndpoint, type ResolvedConnection } from '../sdk/
 export function nativeConnectionOptions(c: ResolvedConnection): NativeConnectionOptions {
   return {
     address: c.address,
-    ...(c.tls ? { tls: c.tls } : {}),
+    // Explicitly off: the SDK would otherwise turn TLS on for an API key that was meant for a plaintext endpoint.
+    tls: c.tls ?? false,
     ...(c.apiKey !== undefined ? { apiKey: c.apiKey } : {}),
     ...(c.metadata ? { metadata: c.metadata } : {}),
   };

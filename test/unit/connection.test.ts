@@ -6,7 +6,13 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { describeConnection, resolveConnectionOptions, type ConnectionOptions } from '../../sdk/connection.js';
+import {
+  clientConnectionOptions,
+  describeConnection,
+  resolveConnectionOptions,
+  type ConnectionOptions,
+} from '../../sdk/connection.js';
+import { nativeConnectionOptions } from '../../workers/connection.js';
 import type { PipelineError } from '../../sdk/errors.js';
 import { makeCertificates, type Certificates } from '../helpers/tls-proxy.js';
 
@@ -100,7 +106,11 @@ describe('resolveConnectionOptions', () => {
     });
     expect(explicit.origins.apiKey?.label).toBe('the apiKey option');
     expect(resolve(env, { tls: false }).tls).toBeUndefined();
-    expect(resolve({ ...env, TEMPORAL_TLS: 'false' }).tls).toBeUndefined();
+    const plaintext = resolve({ ...env, TEMPORAL_TLS: 'false' });
+    expect(plaintext.tls).toBeUndefined();
+    // Off means off for both clients, though an API key would make the SDK turn TLS on by itself.
+    expect(clientConnectionOptions(plaintext)).toMatchObject({ tls: false, apiKey: 'from-profile' });
+    expect(nativeConnectionOptions(plaintext)).toMatchObject({ tls: false, apiKey: 'from-profile' });
   });
 
   it('names the setting when a file is missing, a key has no certificate, or a key is not the certificate’s', () => {
