@@ -1,6 +1,8 @@
 /**
- * `temporal-mlops` CLI: find what waits for a decision, inspect runs, decide, read decision records.
- * Connection: --address / $TEMPORAL_ADDRESS (default localhost:7233), --namespace / $TEMPORAL_NAMESPACE.
+ * `temporal-mlops` CLI: find what waits for a decision, inspect runs, decide, read decision records, serve the
+ * codec for the Web UI. Connects like the Temporal CLI (sdk/connection.ts): a temporal.toml profile (--profile or
+ * $TEMPORAL_PROFILE), the TEMPORAL_* variables (address, namespace, API key, TLS) over it, --address and
+ * --namespace over both. Payloads are decrypted with $MLOPS_ENCRYPTION_KEYS / $MLOPS_ENCRYPTION_KEYS_FILE.
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -10,6 +12,8 @@ import { readManifest } from '../registry/registry.js';
 import { DATA_USAGE, dataCommand } from './data.js';
 import { MODELS_USAGE, modelsCommand } from './models.js';
 import { PipelineClient } from '../sdk/client.js';
+import { startCodecServer } from '../sdk/codec-server.js';
+import { encryptionFromEnv } from '../sdk/encryption.js';
 import { formatDuration } from '../sdk/duration.js';
 import { PipelineError } from '../sdk/errors.js';
 import type { ApprovalRecord, PipelineStatus } from '../sdk/run-types.js';
@@ -21,9 +25,15 @@ const USAGE = `Usage:
   temporal-mlops reject <workflowId> --by EMAIL [--comment TEXT]    reject a waiting candidate (exit 1 if refused)
   temporal-mlops decision <model>@<version> [--store URI]           the decision record kept in the registry
   temporal-mlops setup-search-attributes                            register Mlops* search attributes (once per cluster)
+  temporal-mlops codec-server [--port 8081] [--host 127.0.0.1] [--ui-origin URL]...
+                                  decrypt payloads for the Web UI (keys from $MLOPS_ENCRYPTION_KEYS[_FILE];
+                                  bearer token check with $MLOPS_CODEC_SERVER_TOKEN)
 ${MODELS_USAGE}
 ${DATA_USAGE}
-Options: --address HOST:PORT (or $TEMPORAL_ADDRESS), --namespace NS (or $TEMPORAL_NAMESPACE), --json
+Options: --profile NAME (or $TEMPORAL_PROFILE; from temporal.toml, see \`temporal config\`), --address HOST:PORT
+         (or $TEMPORAL_ADDRESS), --namespace NS (or $TEMPORAL_NAMESPACE), --json
+         TLS and API keys: $TEMPORAL_API_KEY, $TEMPORAL_TLS_SERVER_CA_CERT_PATH, $TEMPORAL_TLS_CLIENT_CERT_PATH,
+         $TEMPORAL_TLS_CLIENT_KEY_PATH, $TEMPORAL_TLS_SERVER_NAME, or the same keys in the profile
          --store URI (or $MLOPS_STORE; default file://$MLOPS_HOME/store, MLOPS_HOME defaulting to ./.mlops)`;
 
 const fmtMetrics = (m: Record<string, number>) =>
@@ -104,6 +114,37 @@ async function decisionCommand(ref: string, values: { store?: string; json: bool
   return 0;
 }
 
+/** `codec-server`: serves until SIGINT/SIGTERM. */
+async function codecServerCommand(values: { port?: string; host?: string; 'ui-origin'?: string[] }): Promise<number> {
+  const codec = encryptionFromEnv();
+  if (!codec) {
+    console.error(
+      'codec-server needs the keys: set MLOPS_ENCRYPTION_KEYS (id=base64key,...) or MLOPS_ENCRYPTION_KEYS_FILE',
+    );
+    return 2;
+  }
+  const port = Number(values.port ?? 8081);
+  const origins = values['ui-origin']?.length
+    ? values['ui-origin']
+    : ['http://localhost:8233', 'http://127.0.0.1:8233'];
+  const server = await startCodecServer({
+    codec,
+    port,
+    host: values.host,
+    allowedOrigins: origins,
+    token: process.env.MLOPS_CODEC_SERVER_TOKEN || undefined,
+    log: (line) => console.error(line),
+  });
+  console.log(
+    `codec server listening on ${server.url} (keys ${codec.keyIds.join(', ')}; UI origins ${origins.join(', ')}${process.env.MLOPS_CODEC_SERVER_TOKEN ? '; bearer token required' : ''})`,
+  );
+  await new Promise<void>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+  });
+  await server.close();
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
@@ -117,6 +158,10 @@ async function main(argv: string[]): Promise<number> {
       alias: { type: 'string' },
       address: { type: 'string' },
       namespace: { type: 'string' },
+      profile: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'ui-origin': { type: 'string', multiple: true },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -135,6 +180,7 @@ async function main(argv: string[]): Promise<number> {
       return 1;
     }
   }
+  if (command === 'codec-server') return codecServerCommand(values);
   const needsTarget = ['show', 'approve', 'reject', 'decision'];
   if (![...needsTarget, 'pending', 'setup-search-attributes'].includes(command)) {
     console.error(`Unknown command "${command}".\n${USAGE}`);
@@ -152,7 +198,18 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const client = await PipelineClient.connect({ address: values.address, namespace: values.namespace });
+  let client: PipelineClient;
+  try {
+    client = await PipelineClient.connect({
+      address: values.address,
+      namespace: values.namespace,
+      profile: values.profile,
+    });
+  } catch (err) {
+    if (!(err instanceof PipelineError)) throw err;
+    console.error(`${err.code}: ${err.message}`);
+    return 1;
+  }
   try {
     switch (command) {
       case 'pending': {

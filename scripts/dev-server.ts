@@ -112,6 +112,8 @@ export interface DevServerOptions {
   /** Server log file (default beside the database). */
   logFile?: string;
   headless?: boolean;
+  /** A codec server the Web UI calls to show decrypted payloads (`--ui-codec-endpoint`), e.g. `temporal-mlops codec-server`'s URL. */
+  uiCodecEndpoint?: string;
   log?: (line: string) => void;
 }
 
@@ -156,6 +158,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
   if (uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
+  if (options.uiCodecEndpoint && uiPort !== undefined) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
   const out = openSync(logFile, 'a');
   const child: ChildProcess = spawn(cli, args, { stdio: ['ignore', out, out], detached: false });
   let exited = false;

@@ -82,13 +82,14 @@ function ensureDebianPackages(packages, why) {
 }
 
 /**
- * Debian's Chromium for the browser tests (Playwright drives it) and Prometheus for the rollout analysis
- * tests; nothing is downloaded at run time.
+ * Debian's Chromium for the browser tests (Playwright drives it), Prometheus for the rollout analysis tests and
+ * nginx as the TLS-terminating gRPC proxy of the production-connection tests; nothing is downloaded at run time.
  */
 export function ensureTestPackages() {
   const missing = [
     !existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium') && 'chromium',
     !existsSync(process.env.PROMETHEUS_PATH ?? '/usr/bin/prometheus') && 'prometheus',
+    !existsSync(process.env.NGINX_PATH ?? '/usr/sbin/nginx') && 'nginx',
   ].filter(Boolean);
-  ensureDebianPackages(missing, 'for the Web UI browser tests and the rollout analysis tests');
+  ensureDebianPackages(missing, 'for the Web UI browser, rollout analysis and TLS connection tests');
 }

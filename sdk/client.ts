@@ -1,7 +1,7 @@
 /** `PipelineClient`: start runs, read their status, approve or reject, await results as typed errors. */
 import {
   Client,
-  Connection,
+  type Connection,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
   WorkflowNotFoundError,
@@ -31,7 +31,8 @@ import type {
 import { ApprovalPayloadSchema, type ApprovalPayload } from './spec/approval.js';
 import { ParamsSchema } from './spec/common.js';
 import { parseOrThrow } from './validate.js';
-import { DEFAULT_TASK_QUEUE, resolveConnectionOptions, type ConnectionOptions } from './connection.js';
+import { connectClient, DEFAULT_TASK_QUEUE, resolveConnectionOptions, type ConnectionOptions } from './connection.js';
+import { ENCRYPTED_ENCODING, resolveEncryption, type EncryptionSetting } from './encryption.js';
 import { PipelineSchedules } from './schedules.js';
 import {
   approveUpdate,
@@ -47,8 +48,13 @@ import {
 
 export interface PipelineClientOptions extends ConnectionOptions {
   taskQueue?: string;
-  /** An existing Temporal client (then address/namespace are ignored). */
+  /** An existing Temporal client (then the connection and encryption options are ignored). */
   client?: Client;
+  /**
+   * Payload encryption (see sdk/encryption.ts): a codec or its keys, `false` for none; by default
+   * `MLOPS_ENCRYPTION_KEYS` / `MLOPS_ENCRYPTION_KEYS_FILE` when set. Use the same keys as the worker.
+   */
+  encryption?: EncryptionSetting;
 }
 
 export interface StartOptions {
@@ -105,6 +111,14 @@ export interface PendingApproval {
 
 /** Converts a failed run's failure chain into a `PipelineError` with the failure type as its code. */
 export function toPipelineError(err: unknown): unknown {
+  // A run written by an encrypting worker, read by a process without the keys.
+  if ([...causeChain(err)].some((e) => e.message.includes(`Unknown encoding: ${ENCRYPTED_ENCODING}`)))
+    return new PipelineError(
+      'EncryptionFailed',
+      "The run's payloads are encrypted and this process has no keys: set MLOPS_ENCRYPTION_KEYS or MLOPS_ENCRYPTION_KEYS_FILE to the keys the worker uses",
+      undefined,
+      { cause: err },
+    );
   if (err instanceof WorkflowNotFoundError)
     return new PipelineError('PipelineNotFound', err.message, undefined, { cause: err });
   if (!(err instanceof WorkflowFailedError) && !(err instanceof WorkflowUpdateFailedError)) return err;
@@ -137,12 +151,22 @@ export class PipelineClient {
     this.schedules = new PipelineSchedules(client, this.taskQueue, () => this.hasSearchAttributes());
   }
 
-  /** Connects to `$TEMPORAL_ADDRESS` (or `localhost:7233`) unless given a client or address. */
+  /**
+   * Connects like the Temporal CLI: the `temporal.toml` profile, then the `TEMPORAL_*` variables (address,
+   * namespace, API key, TLS), then `options`; the local dev server when nothing is set. A connection problem
+   * throws `PipelineError` (code `ConnectionFailed`) naming the setting to fix.
+   */
   static async connect(options: PipelineClientOptions = {}): Promise<PipelineClient> {
     if (options.client) return new PipelineClient(options.client, options.taskQueue);
-    const { address, namespace } = resolveConnectionOptions(options);
-    const connection = await Connection.connect({ address });
-    return new PipelineClient(new Client({ connection, namespace }), options.taskQueue, connection);
+    const resolved = resolveConnectionOptions(options);
+    const codec = resolveEncryption(options.encryption, options.env);
+    const connection = await connectClient(resolved);
+    const client = new Client({
+      connection,
+      namespace: resolved.namespace,
+      ...(codec ? { dataConverter: { payloadCodecs: [codec] } } : {}),
+    });
+    return new PipelineClient(client, options.taskQueue, connection);
   }
 
   /** Starts a run of `pipeline`. A run key that already ran is refused; one that is running is joined. */
@@ -249,23 +273,27 @@ export class PipelineClient {
     const query = `MlopsStage = "awaiting-approval" AND ExecutionStatus = "Running"${filter}`;
     const out: PendingApproval[] = [];
     const now = Date.now();
-    for await (const wf of this.client.workflow.list({ query, pageSize: 1000 })) {
-      const candidate = (wf.memo?.candidate ?? {}) as {
-        model?: string;
-        version?: number;
-        metrics?: Record<string, number>;
-      };
-      const sa = wf.typedSearchAttributes;
-      out.push({
-        workflowId: wf.workflowId,
-        pipeline: sa.get(SEARCH_ATTRIBUTE_KEYS.pipeline) ?? pipelineOfWorkflowId(wf.workflowId) ?? '',
-        model: candidate.model ?? sa.get(SEARCH_ATTRIBUTE_KEYS.model) ?? '',
-        version: candidate.version,
-        metrics: candidate.metrics ?? {},
-        startedAt: wf.startTime,
-        ageMs: now - wf.startTime.getTime(),
-      });
-      if (options.limit && out.length >= options.limit) break;
+    try {
+      for await (const wf of this.client.workflow.list({ query, pageSize: 1000 })) {
+        const candidate = (wf.memo?.candidate ?? {}) as {
+          model?: string;
+          version?: number;
+          metrics?: Record<string, number>;
+        };
+        const sa = wf.typedSearchAttributes;
+        out.push({
+          workflowId: wf.workflowId,
+          pipeline: sa.get(SEARCH_ATTRIBUTE_KEYS.pipeline) ?? pipelineOfWorkflowId(wf.workflowId) ?? '',
+          model: candidate.model ?? sa.get(SEARCH_ATTRIBUTE_KEYS.model) ?? '',
+          version: candidate.version,
+          metrics: candidate.metrics ?? {},
+          startedAt: wf.startTime,
+          ageMs: now - wf.startTime.getTime(),
+        });
+        if (options.limit && out.length >= options.limit) break;
+      }
+    } catch (err) {
+      throw toPipelineError(err);
     }
     return out.sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime());
   }

@@ -24,6 +24,8 @@ export const PIPELINE_ERROR_CODES = [
   'StepFailed',
   'PipelineCancelled',
   'PipelineNotFound',
+  'ConnectionFailed',
+  'EncryptionFailed',
   'Unknown',
 ] as const;
 

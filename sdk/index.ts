@@ -13,7 +13,16 @@ export { PipelineError, PIPELINE_ERROR_CODES, type PipelineErrorCode } from './e
 export { evaluateGate } from './gate.js';
 export { pipelineWorkflowId, monitorWorkflowId, retrainScheduleId, watchWorkflowId, trainingJobKey } from './ids.js';
 export { parseDuration, formatDuration } from './duration.js';
-export { DEFAULT_TASK_QUEUE } from './connection.js';
+export {
+  DEFAULT_TASK_QUEUE,
+  resolveConnectionOptions,
+  describeConnection,
+  type ConnectionOptions,
+  type TlsSettings,
+  type ResolvedConnection,
+} from './connection.js';
+export { EncryptionCodec, encryptionFromEnv, type EncryptionKey, type EncryptionOptions } from './encryption.js';
+export { startCodecServer, type CodecServer, type CodecServerOptions } from './codec-server.js';
 export type {
   Trigger,
   PipelineRunInput,

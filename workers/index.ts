@@ -1,20 +1,28 @@
 /** `createPipelineWorker`: one worker that runs `mlPipeline`, the SDK's activities and a team's custom steps. */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityOptions } from '../activities/index.js';
 import type { StepDefinition } from '../sdk/define-step.js';
 import type { PipelineDefinition } from '../sdk/define-pipeline.js';
 import { PipelineError } from '../sdk/errors.js';
-import { DEFAULT_TASK_QUEUE, resolveConnectionOptions } from '../sdk/connection.js';
+import { DEFAULT_TASK_QUEUE, resolveConnectionOptions, type ConnectionOptions } from '../sdk/connection.js';
+import { resolveEncryption, type EncryptionSetting } from '../sdk/encryption.js';
+import { connectWorker } from './connection.js';
 
-export interface PipelineWorkerOptions extends ActivityOptions {
-  /** Temporal frontend address (default `$TEMPORAL_ADDRESS` or `localhost:7233`). */
-  address?: string;
-  namespace?: string;
+export interface PipelineWorkerOptions extends ActivityOptions, ConnectionOptions {
   taskQueue?: string;
-  /** An existing connection (then `address` is ignored). */
+  /**
+   * An existing connection (then the connection options are ignored, except `namespace`). The worker's
+   * activities start and signal workflows through it.
+   */
   connection?: NativeConnection;
+  /**
+   * Payload encryption (see sdk/encryption.ts): a codec or its keys, `false` for none; by default
+   * `MLOPS_ENCRYPTION_KEYS` / `MLOPS_ENCRYPTION_KEYS_FILE` when set. It applies to the workflows, the activities
+   * and the client the activities use to start and signal runs.
+   */
+  encryption?: EncryptionSetting;
   /** Custom steps pipelines may call by name. */
   steps?: StepDefinition[];
   /** Pipelines this worker serves: checked at start-up for steps that are not registered. */
@@ -28,6 +36,19 @@ export interface PipelineWorkerOptions extends ActivityOptions {
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** Passed through to `Worker.create` (concurrency, identity, ...). */
   worker?: Partial<Omit<WorkerOptions, 'connection' | 'taskQueue' | 'activities' | 'workflowsPath' | 'workflowBundle'>>;
+}
+
+const sibling = (name: string) => {
+  const here = fileURLToPath(import.meta.url);
+  return path.join(path.dirname(here), `${name}${path.extname(here)}`);
+};
+
+/**
+ * Path of the failure converter an encrypting worker uses (failure messages go through the codec). A workflow
+ * bundle built ahead of time for such a worker passes it to `bundleWorkflowCode({ failureConverterPath })`.
+ */
+export function encryptedFailureConverterPath(): string {
+  return sibling('failure-converter');
 }
 
 /** Path of the workflow entry point, `.ts` when running from sources and `.js` when compiled. */
@@ -56,14 +77,20 @@ export async function createPipelineWorker(options: PipelineWorkerOptions = {}):
       }
     }
   }
-  const conn = resolveConnectionOptions(options);
-  const connection = options.connection ?? (await NativeConnection.connect({ address: conn.address }));
+  // With a connection given, only the namespace is read from the settings.
+  const conn = options.connection ? undefined : resolveConnectionOptions(options);
+  const namespace = conn?.namespace ?? options.namespace ?? resolveConnectionOptions(options).namespace;
+  const codec = resolveEncryption(options.encryption, options.env);
+  const connection = options.connection ?? (await connectWorker(conn!));
   const activities: Record<string, (...args: never[]) => Promise<unknown>> = { ...createActivities(options) };
   for (const step of steps) activities[step.activityName] = step.execute as (...args: never[]) => Promise<unknown>;
   return Worker.create({
     ...options.worker,
     connection,
-    namespace: conn.namespace,
+    namespace,
+    ...(codec
+      ? { dataConverter: { payloadCodecs: [codec], failureConverterPath: encryptedFailureConverterPath() } }
+      : {}),
     taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
     activities,
     ...(options.workflowBundle

@@ -1,11 +1,16 @@
 /**
- * Worker entry point: `npm run worker` (or `tsx workers/main.ts`). Reads `TEMPORAL_ADDRESS`,
- * `TEMPORAL_NAMESPACE`, `MLOPS_TASK_QUEUE`, `MLOPS_HOME`, `MLOPS_STORE`. Custom steps: `MLOPS_STEPS_MODULE`
- * names a module whose exported `steps` array is registered.
+ * Worker entry point: `npm run worker` (or `tsx workers/main.ts`). Connects like the Temporal CLI: the
+ * `temporal.toml` profile (`TEMPORAL_PROFILE`, `TEMPORAL_CONFIG_FILE`), then `TEMPORAL_ADDRESS`,
+ * `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_TLS_*`. Also reads `MLOPS_TASK_QUEUE`, `MLOPS_HOME`,
+ * `MLOPS_STORE`, and `MLOPS_ENCRYPTION_KEYS` / `MLOPS_ENCRYPTION_KEYS_FILE` for payload encryption. Custom steps:
+ * `MLOPS_STEPS_MODULE` names a module whose exported `steps` array is registered.
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { describeConnection, resolveConnectionOptions } from '../sdk/connection.js';
 import type { StepDefinition } from '../sdk/define-step.js';
+import { encryptionFromEnv } from '../sdk/encryption.js';
+import { PipelineError } from '../sdk/errors.js';
 import { createPipelineWorker } from './index.js';
 
 async function loadSteps(): Promise<StepDefinition[]> {
@@ -17,7 +22,17 @@ async function loadSteps(): Promise<StepDefinition[]> {
   return loaded.steps;
 }
 
-const worker = await createPipelineWorker({ taskQueue: process.env.MLOPS_TASK_QUEUE, steps: await loadSteps() });
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
-console.log(`temporal-mlops worker polling task queue "${worker.options.taskQueue}"`);
-await worker.run();
+try {
+  const worker = await createPipelineWorker({ taskQueue: process.env.MLOPS_TASK_QUEUE, steps: await loadSteps() });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
+  const codec = encryptionFromEnv();
+  console.log(
+    `temporal-mlops worker polling task queue "${worker.options.taskQueue}" at ${describeConnection(resolveConnectionOptions())}; payloads ${codec ? `encrypted with key "${codec.currentKeyId}"` : 'not encrypted'}`,
+  );
+  await worker.run();
+} catch (err) {
+  // A configuration mistake is a message that names the setting, not a stack trace.
+  if (!(err instanceof PipelineError)) throw err;
+  console.error(`temporal-mlops worker: ${err.code}: ${err.message}`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,163 @@
+/**
+ * The Web UI with encrypted payloads: a dev server of its own started with `--ui-codec-endpoint` pointing at
+ * `temporal-mlops codec-server`; Playwright drives Debian's Chromium. The run's input and the candidate's metrics
+ * are readable in the UI (decoded by the codec server, while the history holds ciphertext), and an approve Signal
+ * sent from the UI's dialog is encoded through the same server, accepted by the worker and in the audit trail.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { stopLocalServer } from '../../activities/index.js';
+import { PipelineClient } from '../../sdk/client.js';
+import { createPipelineWorker } from '../../workers/index.js';
+import { freePort, startDevServer, type DevServer } from '../../scripts/dev-server.js';
+import { eventually, fixturePipeline } from '../helpers/harness.js';
+import { historyJson } from '../helpers/histories.js';
+import { historyText } from '../helpers/history-text.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const KEYS = `ui-1=${randomBytes(32).toString('base64')}`;
+const COMMENT = 'approved in the UI, sealed by the codec server';
+let server: DevServer;
+let codecServer: ChildProcess;
+let connection: NativeConnection;
+let worker: Worker;
+let running: Promise<void>;
+let client: PipelineClient;
+let browser: Browser;
+let home: string;
+const codecRequests: string[] = [];
+
+beforeAll(async () => {
+  const [port, uiPort, codecPort] = [await freePort(), await freePort(), await freePort()];
+  const uiOrigin = `http://127.0.0.1:${uiPort}`;
+  codecServer = spawn(
+    process.execPath,
+    ['bin/temporal-mlops.js', 'codec-server', '--port', String(codecPort), '--ui-origin', uiOrigin],
+    { env: { ...process.env, MLOPS_ENCRYPTION_KEYS: KEYS }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  await new Promise<void>((resolve, reject) => {
+    codecServer.once('exit', (code) => reject(new Error(`codec-server exited ${code}`)));
+    codecServer.stdout!.on('data', (c: Buffer) => c.toString().includes('codec server listening') && resolve());
+  });
+  home = await fs.mkdtemp(path.join(os.tmpdir(), 'mlops-ui-codec-'));
+  server = await startDevServer({
+    port,
+    uiPort,
+    uiCodecEndpoint: `http://127.0.0.1:${codecPort}`,
+    dbFile: path.join(home, 'temporal.db'),
+    log: () => undefined,
+  });
+  connection = await NativeConnection.connect({ address: server.address });
+  const env = { MLOPS_ENCRYPTION_KEYS: KEYS };
+  worker = await createPipelineWorker({
+    connection,
+    taskQueue: 'ui-codec',
+    home,
+    env,
+    workflowBundle: { codePath: inject('workflowBundlePath') },
+    worker: { shutdownGraceTime: '2s' },
+  });
+  running = worker.run();
+  client = await PipelineClient.connect({ address: server.address, taskQueue: 'ui-codec', env });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+  });
+  await fs.mkdir('test-results', { recursive: true });
+});
+afterAll(async () => {
+  await browser?.close();
+  await client?.close();
+  worker?.shutdown();
+  await running;
+  await connection?.close();
+  await stopLocalServer(home, 'iris-test');
+  await server?.stop();
+  codecServer?.kill('SIGTERM');
+});
+
+async function openRun(page: Page, workflowId: string) {
+  page.on('request', (r) => {
+    if (/\/(en|de)code$/.test(r.url())) codecRequests.push(new URL(r.url()).pathname);
+  });
+  await page.goto(`${server.uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`);
+}
+
+/** All text on the page, frames included (the UI renders Current Details in a sandboxed frame). */
+async function pageText(page: Page): Promise<string> {
+  const texts = await Promise.all(
+    page.frames().map((f) =>
+      f
+        .locator('body')
+        .innerText()
+        .catch(() => ''),
+    ),
+  );
+  return texts.join('\n');
+}
+
+describe('the Web UI with the codec server', () => {
+  it('shows the decoded input and candidate metrics, and an approve Signal from its dialog is accepted', async () => {
+    const run = await client.start(fixturePipeline(), { requestedBy: 'ci@acme.com' });
+    await eventually(async () => ((await client.status(run)).stage === 'approval' ? true : undefined), 60_000);
+    // What the server stores is ciphertext...
+    const stored = historyText(await historyJson(server.address, run.workflowId));
+    expect(stored).not.toContain('ana@acme.com');
+    expect(stored).not.toContain('iris-mini.csv');
+
+    // ...and what an approver sees in the UI is the run's input, decoded by the codec server.
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await openRun(page, run.workflowId);
+    await expect.poll(() => pageText(page), { timeout: 30_000 }).toContain('iris-mini.csv');
+    expect(await pageText(page)).toContain('"ana@acme.com"');
+    await page
+      .getByRole('tab', { name: 'User Metadata' })
+      .or(page.getByRole('link', { name: 'User Metadata' }))
+      .first()
+      .click();
+    await expect.poll(() => pageText(page), { timeout: 30_000 }).toMatch(/iris-test v1 awaits approval/);
+    expect(await pageText(page)).toMatch(/PASS: auc = 0\.9 within \[0\.8, inf\]/);
+    expect(await pageText(page)).toMatch(/requested by ci@acme\.com/);
+    await page.screenshot({ path: 'test-results/web-ui-codec-decoded.png' });
+    if (process.env.RECORD_SCREENSHOTS === '1')
+      await fs.copyFile('test-results/web-ui-codec-decoded.png', 'docs/images/web-ui-codec-decoded.png');
+    expect(codecRequests).toContain('/decode');
+
+    // The approve Signal from the UI's dialog: the UI has the codec server encode the payload before sending.
+    // From the run's main page: on User Metadata the R key refreshes Current Details and is lost to the editor.
+    await page.goto(`${server.uiUrl}/namespaces/default/workflows/${encodeURIComponent(run.workflowId)}`);
+    await page.getByRole('button', { name: 'More Actions' }).click();
+    await page.getByRole('menuitem', { name: 'Send a Signal' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Send a Signal' });
+    await dialog.getByTestId('signal-select-button').click();
+    await page.getByRole('option', { name: /^approve / }).click();
+    await dialog.locator('.cm-content').click();
+    await page.keyboard.type(JSON.stringify({ by: 'ana@acme.com', comment: COMMENT }));
+    // The UI reformats the JSON when the editor loses focus, which moves the Submit button: blur first.
+    await dialog.getByText('only single JSON payload supported').click();
+    await page.waitForTimeout(300);
+    await dialog.getByTestId('confirm-modal-button').click();
+    await dialog.waitFor({ state: 'hidden' }).catch(async (err: unknown) => {
+      await page.screenshot({ path: 'test-results/failed-web-ui-codec-signal.png' });
+      throw err;
+    });
+    expect(codecRequests).toContain('/encode');
+
+    const result = await client.result(run);
+    expect(result.approval.approvals).toEqual([expect.objectContaining({ by: 'ana@acme.com', comment: COMMENT })]);
+    expect(result.approval.attempts).toEqual([expect.objectContaining({ via: 'signal', accepted: true })]);
+    expect(result.deployment?.smoke?.response).toMatchObject({ predictions: expect.any(Array) });
+    // The Signal's payload reached the history sealed, like everything else.
+    const finished = historyText(await historyJson(server.address, run.workflowId));
+    expect(finished).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED');
+    expect(finished).not.toContain(COMMENT);
+    expect(finished).not.toContain('ana@acme.com');
+    await page.close();
+  });
+});
