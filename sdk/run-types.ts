@@ -58,6 +58,8 @@ export interface TrainingResult {
   jobKey: string;
   backend: PipelineSpec['train']['backend']['kind'];
   metrics: Record<string, number>;
+  /** The job's offline predictions on its evaluation rows (`predictions.jsonl`), when it wrote them. */
+  predictions?: { file: 'predictions.jsonl'; rows: number };
   /** Where the model artifacts are (the job's `AIP_MODEL_DIR`). */
   modelUri: string;
   startedAt: string;
