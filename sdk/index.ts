@@ -35,6 +35,9 @@ export type {
   RolloutRecord,
   AnalysisReport,
   VersionNumbers,
+  SkewReport,
+  SkewRow,
+  SkewExplanation,
   CandidateSelection,
   DriftReport,
   ColumnReport,
@@ -64,6 +67,7 @@ export {
   type LocalServerTarget,
   type VertexEndpointTarget,
   type KServeTarget,
+  type SkewSpec,
   type Rollout,
   type AnalysisSpec,
 } from './spec/index.js';
