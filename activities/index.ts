@@ -15,6 +15,7 @@ import type {
   RegisteredVersion,
   TrainingResult,
   AnalysisReport,
+  SkewReport,
 } from '../sdk/run-types.js';
 import type { GateSpec, TrainSpec } from '../sdk/spec/pipeline.js';
 import { compareWithChampion } from './gate/champion.js';
@@ -27,7 +28,8 @@ import {
   type DriftReport,
 } from './monitor/monitoring.js';
 import { deployLocal, type DeployInput } from './deploy/local/deploy.js';
-import type { CandidateServers, PromoteInput, RollBackInput } from './deploy/types.js';
+import type { CandidateServers, PromoteInput, RollBackInput, StopInput } from './deploy/types.js';
+import { checkSkew, type SkewInput } from './deploy/skew/gate.js';
 import { rolloutTargetOps, type TrafficInput } from './deploy/targets.js';
 import { analyzeCanary, type AnalysisInput } from './deploy/canary-analysis.js';
 import { ingestData, type IngestInput } from './ingest/ingest.js';
@@ -163,8 +165,9 @@ export function createActivities(options: ActivityOptions = {}) {
     },
 
     /** Serves the model, checks it, records the deployment and moves `champion` to it. */
-    async deployModel(input: DeployInput & { requestedBy: string }): Promise<Deployment> {
-      const deployment = await deployLocal(home, input, storeFor(input.store));
+    async deployModel(input: DeployInput & { requestedBy: string; skew?: SkewReport }): Promise<Deployment> {
+      const served = await deployLocal(home, input, storeFor(input.store));
+      const deployment = input.skew ? { ...served, skew: input.skew } : served;
       const workflowId = currentWorkflowId('unknown');
       await recordDeployment(storeFor(input.store), input.version, deployment, workflowId, input.requestedBy);
       return deployment;
@@ -173,6 +176,22 @@ export function createActivities(options: ActivityOptions = {}) {
     /** Rollout: starts the candidate (healthy, smoke-tested or deployed at 0 %) beside the champion, no traffic. */
     async startCandidate(input: DeployInput): Promise<CandidateServers> {
       return rolloutTargetOps(home, input.deploy.target).start(input, storeFor(input.store));
+    },
+
+    /**
+     * Skew gate: replays the training job's offline predictions through the candidate (healthy, no traffic yet),
+     * compares, diagnoses a breach, and records the report in the version's manifest.
+     */
+    async checkSkew(input: SkewInput): Promise<SkewReport> {
+      const store = storeFor(input.store);
+      return checkSkew(store, input, rolloutTargetOps(home, input.deploy.target).predictor(input, store));
+    },
+
+    /** The candidate failed the skew gate: it is stopped (undeployed) without touching the champion's traffic. */
+    async stopCandidate(input: StopInput & { store?: string }): Promise<void> {
+      await rolloutTargetOps(home, input.deploy.target).stop(input, storeFor(input.store));
+      const { model, version } = input.version;
+      Context.current().log.warn(`deploy: stopped ${model} v${version} before any traffic: ${input.reason}`);
     },
 
     /** Rollout: sets the split for one step (router weights, Vertex trafficSplit, KServe canary percent). */
@@ -187,7 +206,8 @@ export function createActivities(options: ActivityOptions = {}) {
 
     /** Rollout succeeded: the candidate becomes the live version and `champion`. */
     async promoteCandidate(input: PromoteInput & { store?: string; requestedBy: string }): Promise<Deployment> {
-      const deployment = await rolloutTargetOps(home, input.deploy.target).promote(input);
+      const promoted = await rolloutTargetOps(home, input.deploy.target).promote(input);
+      const deployment = input.skew ? { ...promoted, skew: input.skew } : promoted;
       const workflowId = currentWorkflowId('unknown');
       await recordDeployment(storeFor(input.store), input.version, deployment, workflowId, input.requestedBy);
       return deployment;

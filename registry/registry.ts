@@ -15,6 +15,7 @@ import type {
   Deployment,
   GateReport,
   RegisteredVersion,
+  SkewReport,
   TrainingResult,
   Trigger,
 } from '../sdk/run-types.js';
@@ -80,6 +81,8 @@ export const ManifestSchema = z.looseObject({
   metrics: z.record(z.string(), z.number()),
   artifacts: z.array(ArtifactEntrySchema),
   approval: stored<ApprovalRecord>().optional(),
+  /** The latest skew gate's report: served against offline predictions, before the version got any traffic. */
+  skew: stored<SkewReport>().optional(),
   deployments: z.array(stored<Deployment>()),
 });
 
@@ -252,6 +255,13 @@ export async function recordApproval(
   await updateManifest(store, version, (m) => {
     m.approval = record;
     m.status = status;
+  });
+}
+
+/** Writes the skew gate's report into the version's manifest (its decision record), passed or not. */
+export async function recordSkew(store: ObjectStore, version: RegisteredVersion, report: SkewReport): Promise<void> {
+  await updateManifest(store, version, (m) => {
+    m.skew = report;
   });
 }
 

@@ -44,6 +44,9 @@ export type {
   RolloutRecord,
   AnalysisReport,
   VersionNumbers,
+  SkewReport,
+  SkewRow,
+  SkewExplanation,
   CandidateSelection,
   DriftReport,
   ColumnReport,
@@ -73,6 +76,7 @@ export {
   type LocalServerTarget,
   type VertexEndpointTarget,
   type KServeTarget,
+  type SkewSpec,
   type Rollout,
   type AnalysisSpec,
 } from './spec/index.js';

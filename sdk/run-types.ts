@@ -89,6 +89,8 @@ export interface TrainingResult {
   jobKey: string;
   backend: PipelineSpec['train']['backend']['kind'];
   metrics: Record<string, number>;
+  /** The job's offline predictions on its evaluation rows (`predictions.jsonl`), when it wrote them. */
+  predictions?: { file: 'predictions.jsonl'; rows: number };
   /** Where the model artifacts are (the job's `AIP_MODEL_DIR`). */
   modelUri: string;
   startedAt: string;
@@ -194,6 +196,67 @@ export interface Deployment {
   smoke?: { request: unknown; response: unknown; latencyMs: number };
   /** The staged rollout that led here, when the deploy spec has one. */
   rollout?: RolloutRecord;
+  /** The skew gate the version passed before it got any traffic, when the deploy spec has one. */
+  skew?: SkewReport;
+}
+
+/** One evaluation row of a skew report: what training predicted, what the candidate served. */
+export interface SkewRow {
+  key: string | number;
+  instance: unknown;
+  offline: unknown;
+  /** Undefined when the candidate gave no answer for the row (its request failed). */
+  served?: unknown;
+  /** Whether the class labels agree; null when the prediction has no label. */
+  agree: boolean | null;
+  /** Largest absolute difference of the row's scores or values; null when it has none to compare. */
+  absDiff: number | null;
+}
+
+/** Why the served predictions differ, as far as the gate could tell. */
+export interface SkewExplanation {
+  /**
+   * `feature-swap`: sending two features exchanged reproduces the offline predictions; `unscaled-inputs`: sending
+   * standardised features does; `float32-inputs`: the candidate cannot tell a feature's values apart below float32
+   * precision; `constant-output`: it answers the same for every row; `structure`: its answers have another shape;
+   * `association`: the features the differences move with (correlation), when nothing above explains them.
+   */
+  kind: 'feature-swap' | 'unscaled-inputs' | 'float32-inputs' | 'constant-output' | 'structure' | 'association';
+  features: string[];
+  message: string;
+  /** The numbers behind the message (the probe's agreement and difference, correlations...). */
+  evidence?: Record<string, unknown>;
+}
+
+/**
+ * The skew gate's report: the training job's offline predictions replayed through the candidate's own serving
+ * endpoint before it got any traffic, compared row by row.
+ */
+export interface SkewReport {
+  at: string;
+  /** `skipped`: nothing to compare (the job wrote no predictions, or the target cannot address the candidate). */
+  status: 'passed' | 'failed' | 'skipped';
+  /** One line: the numbers and what differs (or why the gate was skipped). */
+  summary: string;
+  /** How the candidate was addressed (its URL, a Vertex batch prediction job, a KServe revision's tag URL). */
+  via?: string;
+  /** Rows in predictions.jsonl, and how many of them were replayed (the seeded sample). */
+  offlineRows: number;
+  rows: number;
+  seed: number;
+  /** Share of rows whose served class equals the offline one (null when the predictions carry no label). */
+  agreement: number | null;
+  /** Largest absolute difference of a score or value (null when they carry none). */
+  maxAbsDiff: number | null;
+  meanAbsDiff: number | null;
+  /** Rows the candidate gave no answer for (failed requests, too few predictions). */
+  errors: number;
+  checks: { name: string; value: number | null; min?: number; max?: number; passed: boolean }[];
+  /** The worst rows first. */
+  worst: SkewRow[];
+  explanations: SkewExplanation[];
+  /** Extra requests the diagnosis sent to the candidate. */
+  probes?: number;
 }
 
 export interface VersionNumbers {
@@ -278,6 +341,8 @@ export interface PipelineStatus {
     record?: ApprovalRecord;
   };
   deployment?: Deployment;
+  /** The skew gate's report, once it ran (before any traffic moved). */
+  skew?: SkewReport;
   rollout?: RolloutRecord;
   steps: { step: string; after: Stage; output: unknown }[];
   error?: { code: string; message: string };

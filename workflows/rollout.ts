@@ -8,7 +8,14 @@
  */
 import { ApplicationFailure, sleep, workflowInfo } from '@temporalio/workflow';
 import type { CandidateServers } from '../activities/deploy/types.js';
-import type { AnalysisReport, DataSnapshot, Deployment, RegisteredVersion, RolloutRecord } from '../sdk/run-types.js';
+import type {
+  AnalysisReport,
+  DataSnapshot,
+  Deployment,
+  RegisteredVersion,
+  RolloutRecord,
+  SkewReport,
+} from '../sdk/run-types.js';
 import type { DeploySpec } from '../sdk/spec/pipeline.js';
 import type { ApprovalPolicy } from '../sdk/spec/approval.js';
 import type { PipelineActivities } from '../activities/index.js';
@@ -26,6 +33,10 @@ export interface RolloutInput {
   record: RolloutRecord;
   /** Who may decide when a breach pauses the rollout (the pipeline's approval policy). */
   approval: ApprovalPolicy;
+  /** The candidate, already started with no traffic (the skew gate started it); else the rollout starts it. */
+  servers?: CandidateServers;
+  /** The skew gate the candidate passed, kept with the deployment. */
+  skew?: SkewReport;
 }
 
 function describeBreach(report: AnalysisReport | undefined, reason: string): string {
@@ -74,11 +85,11 @@ class Rollout {
     this.record.steps = this.steps.length;
   }
 
-  /** Starts the candidate healthy beside the champion, with no traffic. */
+  /** Starts the candidate healthy beside the champion, with no traffic (unless the skew gate started it). */
   static async start(input: RolloutInput): Promise<Rollout> {
     const acts = deployActivities(input.deploy);
     const { version, deploy, snapshot, store, monitor } = input;
-    const servers = await acts.startCandidate({ version, deploy, snapshot, store, monitor });
+    const servers = input.servers ?? (await acts.startCandidate({ version, deploy, snapshot, store, monitor }));
     return new Rollout(input, servers, acts);
   }
 
@@ -140,6 +151,7 @@ class Rollout {
       rollout: { ...this.record, state: 'promoted' },
       store,
       requestedBy,
+      ...(this.input.skew && { skew: this.input.skew }),
     });
     this.record.state = 'promoted';
     return deployment;

@@ -189,6 +189,20 @@ export async function promoteKServe(t: KServeTarget, model: string, version: num
 }
 
 /**
+ * The candidate failed a check before any traffic moved (the skew gate): the spec goes back to the champion's
+ * model. A first deployment's InferenceService (created for the candidate, nothing served before) is deleted.
+ */
+export async function stopKServeCandidate(
+  t: KServeTarget,
+  model: string,
+  store: ObjectStore,
+  championVersion: number | undefined,
+): Promise<void> {
+  if (championVersion !== undefined) return rollBackKServe(t, model, store, championVersion);
+  await kube(t, (api) => api.deleteObject(ISVC, t.namespace, nameOf(t, model)));
+}
+
+/**
  * All traffic back to the previously rolled-out revision at once (`canaryTrafficPercent: 0`), then the spec
  * back to the champion's model, so the object describes what serves and the next rollout starts clean.
  */

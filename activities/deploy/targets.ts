@@ -3,14 +3,27 @@
  * place: the local router, a Vertex AI endpoint's trafficSplit, or a KServe InferenceService's canary percent.
  */
 import type { Deployment } from '../../sdk/run-types.js';
-import type { DeployTarget } from '../../sdk/spec/deploy.js';
+import { targetOf, type DeployTarget } from '../../sdk/spec/deploy.js';
 import type { DeployInput } from './local/deploy.js';
-import { promoteKServe, rollBackKServe, routeKServeTraffic, startKServeCandidate } from './kserve.js';
+import {
+  promoteKServe,
+  rollBackKServe,
+  routeKServeTraffic,
+  startKServeCandidate,
+  stopKServeCandidate,
+} from './kserve.js';
 import type { ObjectStore } from '../../registry/object-store.js';
-import { promoteCandidate, rollBackLocal, routeTraffic, startCandidate } from './local/rollout.js';
-import type { CandidateServers, PromoteInput, RollBackInput } from './types.js';
+import { promoteCandidate, rollBackLocal, routeTraffic, startCandidate, stopLocalCandidate } from './local/rollout.js';
+import type { CandidateServers, PromoteInput, RollBackInput, StopInput } from './types.js';
 import type { Route } from './local/traffic-router.js';
-import { promoteVertex, rollBackVertex, routeVertexTraffic, startVertexCandidate } from './vertex.js';
+import { httpPredictor, type CandidatePredictor, type SkewInput } from './skew/gate.js';
+import {
+  promoteVertex,
+  rollBackVertex,
+  routeVertexTraffic,
+  startVertexCandidate,
+  stopVertexCandidate,
+} from './vertex.js';
 
 /** The `routeTraffic` activity's input: one rollout step's split. */
 export interface TrafficInput {
@@ -32,6 +45,10 @@ export interface RolloutTargetOps {
   promote(input: PromoteInput): Promise<Deployment>;
   /** All traffic back to the champion; the candidate is stopped. */
   rollBack(input: RollBackInput, store: ObjectStore): Promise<void>;
+  /** How the skew gate reaches the candidate alone, before it has any traffic. */
+  predictor(input: SkewInput, store: ObjectStore): CandidatePredictor;
+  /** The candidate is stopped before it got any traffic; the champion's traffic is not touched. */
+  stop(input: StopInput, store: ObjectStore): Promise<void>;
 }
 
 /** The rollout operations of `target` (no target: the local one, in `home`). */
@@ -43,6 +60,8 @@ export function rolloutTargetOps(home: string, target: DeployTarget | undefined)
         route: (input) => routeVertexTraffic(target, Object.fromEntries(input.routes.map((r) => [r.url, r.weight]))),
         promote: (input) => promoteVertex(target, input),
         rollBack: (input) => rollBackVertex(target, input.servers),
+        predictor: () => ({ unavailable: 'the vertex-endpoint target cannot address the candidate yet' }),
+        stop: (input) => stopVertexCandidate(target, input.servers),
       };
     case 'kserve':
       return {
@@ -51,6 +70,9 @@ export function rolloutTargetOps(home: string, target: DeployTarget | undefined)
           routeKServeTraffic(target, input.model, input.routes.find((r) => r.version === input.candidate)?.weight ?? 0),
         promote: (input) => promoteKServe(target, input.version.model, input.version.version, input.rollout),
         rollBack: (input, store) => rollBackKServe(target, input.version.model, store, input.servers.champion?.version),
+        predictor: () => ({ unavailable: 'the kserve target cannot address the candidate yet' }),
+        stop: (input, store) =>
+          stopKServeCandidate(target, input.version.model, store, input.servers.champion?.version),
       };
     default:
       return {
@@ -58,6 +80,10 @@ export function rolloutTargetOps(home: string, target: DeployTarget | undefined)
         route: (input) => routeTraffic(home, input),
         promote: (input) => promoteCandidate(home, input),
         rollBack: (input) => rollBackLocal(home, input),
+        // The candidate's own server, not the router: it has no traffic yet.
+        predictor: (input) =>
+          httpPredictor(input.servers.candidate.endpoint + targetOf(input.deploy, 'local').predictRoute),
+        stop: (input) => stopLocalCandidate(home, input),
       };
   }
 }

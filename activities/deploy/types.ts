@@ -1,5 +1,5 @@
 /** What a rollout passes between its activities, whatever the target (local, vertex-endpoint, kserve). */
-import type { AnalysisReport, Deployment, RegisteredVersion } from '../../sdk/run-types.js';
+import type { AnalysisReport, Deployment, RegisteredVersion, SkewReport } from '../../sdk/run-types.js';
 import type { DeploySpec } from '../../sdk/spec/pipeline.js';
 import type { VersionServer } from './local/deploy.js';
 
@@ -21,6 +21,16 @@ export interface PromoteInput {
   servers: CandidateServers;
   routerEndpoint: string;
   rollout: Deployment['rollout'];
+  /** The skew gate the candidate passed (kept with the deployment). */
+  skew?: SkewReport;
+}
+
+/** A candidate stopped before it got any traffic (it failed the skew gate). */
+export interface StopInput {
+  version: RegisteredVersion;
+  deploy: DeploySpec;
+  servers: CandidateServers;
+  reason: string;
 }
 
 export interface RollBackInput {

@@ -170,12 +170,12 @@ export async function routeVertexTraffic(t: VertexEndpointTarget, split: Record<
   return { routerEndpoint: endpoint.name };
 }
 
-/** Undeploys `loser` while `winner` takes all traffic (one call, as Vertex requires). */
-export async function undeployVertex(t: VertexEndpointTarget, loser: string, winner: string): Promise<void> {
+/** Undeploys `loser` while `winner` takes all traffic (one call, as Vertex requires); no winner: none is left. */
+export async function undeployVertex(t: VertexEndpointTarget, loser: string, winner?: string): Promise<void> {
   const api = new VertexEndpointsApi(t.region);
   const endpoint = await existingEndpoint(api, t);
   if (!endpoint.deployedModels?.some((d) => d.id === loser)) return; // a retry after it was done
-  const op = await api.undeployModel(endpoint.name, loser, { [winner]: 100 });
+  const op = await api.undeployModel(endpoint.name, loser, winner ? { [winner]: 100 } : {});
   await waitFor(api, op, `undeploying ${loser} from ${t.endpoint}`, t.healthTimeout);
 }
 
@@ -191,6 +191,15 @@ export async function rollBackVertex(t: VertexEndpointTarget, servers: Candidate
   if (!servers.champion) return;
   await routeVertexTraffic(t, { [servers.champion.endpoint]: 100 });
   await undeployVertex(t, servers.candidate.endpoint, servers.champion.endpoint);
+}
+
+/**
+ * The candidate failed a check before any traffic moved (the skew gate): it is undeployed, the champion keeps its
+ * traffic. A first deployment took the endpoint's traffic when it was deployed (nothing else served there); it is
+ * undeployed all the same, leaving the endpoint empty.
+ */
+export async function stopVertexCandidate(t: VertexEndpointTarget, servers: CandidateServers): Promise<void> {
+  await undeployVertex(t, servers.candidate.endpoint, servers.champion?.endpoint);
 }
 
 function vertexDeployment(

@@ -174,6 +174,17 @@ export class KubeApi {
     return (await call(() => this.custom.createNamespacedCustomObject({ ...r, namespace, body }), c)) as T;
   }
 
+  /** Deletes a custom object; one already gone is fine. */
+  async deleteObject(r: CustomResource, namespace: string, name: string): Promise<void> {
+    const c = {
+      what: `deleting ${r.plural} ${namespace}/${name}`,
+      verb: 'delete',
+      resource: resourceName(r),
+      namespace,
+    };
+    await callUnlessMissing(() => this.custom.deleteNamespacedCustomObject({ ...r, namespace, name }), c);
+  }
+
   /** A JSON merge patch of a custom object (a `null` removes a field). */
   async mergePatchObject<T>(r: CustomResource, namespace: string, name: string, body: unknown): Promise<T> {
     const c = {

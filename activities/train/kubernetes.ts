@@ -12,7 +12,7 @@ import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { TrainingResult } from '../../sdk/run-types.js';
 import type { KubernetesBackend } from '../../sdk/spec/backends.js';
 import { contractEnv, type RemoteTrainingJob } from './contract.js';
-import { readRemoteMetrics } from './remote-metrics.js';
+import { readRemoteMetrics, readRemotePredictions } from './remote-metrics.js';
 import { KubeApi, KubeApiError } from '../platform/kubernetes-api.js';
 import { kubePollMs } from '../platform/poll-intervals.js';
 import { pollUntil } from '../platform/poll.js';
@@ -254,6 +254,7 @@ async function finish(
     jobKey: job.jobKey,
     backend: 'kubernetes',
     metrics,
+    ...(await readRemotePredictions(modelDir)),
     modelUri: modelDir,
     startedAt,
     finishedAt: new Date().toISOString(),

@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { LocalBackend } from '../../sdk/spec/backends.js';
 import type { TrainingResult } from '../../sdk/run-types.js';
-import { contractEnv, readMetrics, type JobContractEnv } from './contract.js';
+import { contractEnv, readMetrics, readPredictions, type JobContractEnv } from './contract.js';
 import { localPollMs } from '../platform/poll-intervals.js';
 import { pollUntil } from '../platform/poll.js';
 import {
@@ -230,12 +230,14 @@ async function finish(
     );
   }
   const metrics = await readMetrics(paths.modelDir);
+  const predictions = await readPredictions(paths.modelDir);
   const code = { command: job.backend.command, ...(await gitVersion(path.resolve(job.backend.cwd ?? '.'))) };
   return {
     code,
     jobKey: job.jobKey,
     backend: 'local',
     metrics,
+    ...(predictions ? { predictions } : {}),
     modelUri: pathToFileURL(paths.modelDir).href,
     startedAt,
     finishedAt: new Date().toISOString(),

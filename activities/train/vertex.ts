@@ -8,7 +8,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { TrainingResult } from '../../sdk/run-types.js';
 import type { VertexBackend } from '../../sdk/spec/backends.js';
 import { contractEnv, type RemoteTrainingJob } from './contract.js';
-import { readRemoteMetrics } from './remote-metrics.js';
+import { readRemoteMetrics, readRemotePredictions } from './remote-metrics.js';
 import { vertexCancelPollMs, vertexPollMs, vertexQuotaBackoffMs } from '../platform/poll-intervals.js';
 import { pollUntil, sleepOrCancel } from '../platform/poll.js';
 import { consoleUrl, VertexApi, VertexApiError, type CustomJob } from '../platform/vertex-api.js';
@@ -245,6 +245,7 @@ async function finish(
     jobKey: job.jobKey,
     backend: 'vertex',
     metrics,
+    ...(await readRemotePredictions(modelUri)),
     modelUri,
     startedAt,
     finishedAt: new Date().toISOString(),

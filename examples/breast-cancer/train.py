@@ -2,7 +2,9 @@
 
 Reads the data snapshot from MLOPS_DATA_PATH (CSV), hyper-parameters from MLOPS_PARAMS (JSON), trains a
 scikit-learn pipeline (standard scaling + gradient boosting or logistic regression), evaluates it on a
-stratified holdout, and writes model.joblib, features.json and metrics.json into AIP_MODEL_DIR.
+stratified holdout, and writes model.joblib, features.json and metrics.json into AIP_MODEL_DIR, with
+predictions.jsonl: each holdout row as serve.py receives it and what the model predicts for it, in serve.py's
+response format (the skew gate replays them through the serving container before any traffic moves).
 The same script runs unchanged on Vertex AI, where AIP_MODEL_DIR is set by the platform.
 """
 import csv
@@ -31,8 +33,9 @@ X = np.array([[float(r[header.index(c)]) for c in features] for r in body])
 y = np.array([int(r[header.index(target)]) for r in body])
 print(f"loaded {X.shape[0]} rows x {X.shape[1]} features from {os.environ['MLOPS_DATA_URI']}")
 
-X_train, X_test, y_train, y_test = train_test_split(
-    X, y, test_size=float(params.get("test_size", 0.25)), stratify=y, random_state=int(params.get("seed", 42))
+row_ids = np.arange(len(body))
+X_train, X_test, y_train, y_test, _, test_ids = train_test_split(
+    X, y, row_ids, test_size=float(params.get("test_size", 0.25)), stratify=y, random_state=int(params.get("seed", 42))
 )
 if params.get("algorithm", "gradient_boosting") == "logistic_regression":
     estimator = LogisticRegression(C=float(params.get("C", 1.0)), max_iter=2000)
@@ -65,4 +68,10 @@ with open(os.path.join(model_dir, "features.json"), "w") as f:
     json.dump(features, f)
 with open(os.path.join(model_dir, "metrics.json"), "w") as f:
     json.dump(metrics, f, indent=2)
+with open(os.path.join(model_dir, "predictions.jsonl"), "w") as f:
+    for row, p in zip(test_ids, proba):
+        # The raw CSV values, as a caller sends them: the scaler inside the pipeline is the server's to apply.
+        instance = {name: float(body[row][header.index(name)]) for name in features}
+        prediction = {"malignant_probability": float(p), "label": int(p >= 0.5)}
+        f.write(json.dumps({"key": int(row), "instance": instance, "prediction": prediction}) + "\n")
 print("metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))

@@ -70,6 +70,30 @@ export const KServeTargetSchema = z.strictObject({
   healthTimeout: DurationSchema.prefault('10m'),
 });
 
+/**
+ * The skew gate: after the candidate is healthy and before any traffic moves, the training job's offline
+ * predictions (`predictions.jsonl`) are replayed through the candidate's own serving endpoint and compared with
+ * what it answers. A breach fails the run with `SkewDetected`; the candidate is stopped.
+ */
+export const SkewSpecSchema = z.strictObject({
+  /** How many evaluation rows to replay: a seeded sample (every row when there are fewer). */
+  sample: z.number().int().positive().default(200),
+  /** Seed of the sample, so a rerun replays the same rows. */
+  seed: z.number().int().default(0),
+  /** Lowest share of rows whose served class label equals the offline one. */
+  minAgreement: z.number().min(0).max(1).default(1),
+  /** Largest absolute difference allowed between a served and an offline score or value. */
+  maxAbsDiff: z.number().min(0).default(1e-6),
+  /** Fail when the training job wrote no predictions.jsonl (default: the gate reports itself skipped). */
+  required: z.boolean().default(false),
+  /** How many of the worst rows the report shows. */
+  worst: z.number().int().min(1).max(100).default(5),
+  /** On a breach, look for the cause with a few more requests to the candidate (feature order, scaling, float32). */
+  diagnose: z.boolean().default(true),
+});
+
+export type SkewSpec = z.output<typeof SkewSpecSchema>;
+
 export const DeployTargetSchema = z.discriminatedUnion('kind', [
   LocalServerTargetSchema,
   VertexEndpointTargetSchema,

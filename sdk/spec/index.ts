@@ -7,5 +7,5 @@ export type { TrainSpec, GateSpec, DeploySpec } from './pipeline.js';
 export type { IngestSpec, ColumnSpec } from './ingest.js';
 export { ApprovalPayloadSchema, type ApprovalPolicy, type ApprovalPayload } from './approval.js';
 export type { TrainingBackend, LocalBackend, VertexBackend, KubernetesBackend } from './backends.js';
-export type { DeployTarget, LocalServerTarget, VertexEndpointTarget, KServeTarget } from './deploy.js';
+export type { DeployTarget, LocalServerTarget, VertexEndpointTarget, KServeTarget, SkewSpec } from './deploy.js';
 export type { Rollout, AnalysisSpec } from './rollout.js';

@@ -9,7 +9,7 @@ import { TrainingBackendSchema } from './backends.js';
 import { CommandSchema, ParamsSchema, SlugSchema } from './common.js';
 import { cronProblem } from './cron.js';
 import { RolloutSchema } from './rollout.js';
-import { DeployTargetSchema } from './deploy.js';
+import { DeployTargetSchema, SkewSpecSchema } from './deploy.js';
 import { IngestSpecSchema } from './ingest.js';
 
 export const STAGES = ['ingest', 'train', 'gate', 'register', 'approval', 'deploy'] as const;
@@ -74,6 +74,8 @@ export const DeploySpecSchema = z.strictObject({
   smokeRequest: z.record(z.string(), z.unknown()).optional(),
   /** Staged rollout behind a traffic router (local target); without it the candidate takes all traffic at once. */
   rollout: RolloutSchema.optional(),
+  /** Replay the training job's offline predictions through the candidate before it gets any traffic. */
+  skew: SkewSpecSchema.optional(),
 });
 
 export const MonitorSpecSchema = z.strictObject({

@@ -47,7 +47,8 @@ describe('mlPipeline on the real dev server', () => {
     expect(manifest.lineage.workflowId).toBe(run.workflowId);
     expect(manifest.approval?.approvals[0]?.by).toBe('ana@acme.com');
     expect(manifest.deployments).toHaveLength(1);
-    expect(manifest.artifacts.map((a) => a.path).sort()).toEqual(['metrics.json', 'model.json']);
+    expect(manifest.artifacts.map((a) => a.path).sort()).toEqual(['metrics.json', 'model.json', 'predictions.jsonl']);
+    expect(result.training.predictions).toEqual({ file: 'predictions.jsonl', rows: 6 });
   });
 
   it('fails with GateFailed and the report when a metric misses its threshold', async () => {

@@ -28,6 +28,7 @@ import type {
 } from '../../sdk/run-types.js';
 import { RolloutSchema } from '../../sdk/spec/rollout.js';
 import { rollOut } from '../rollout.js';
+import { skewGate } from '../skew-gate.js';
 import { approvalDetails, SEARCH_ATTRIBUTE_KEYS } from '../visibility.js';
 import { deployActivities, quick, trainActivity } from './activities.js';
 import { fail, type PipelineRunState } from './run-state.js';
@@ -197,7 +198,8 @@ async function waitForDecision(run: PipelineRunState, { version, training, gate 
 
 /**
  * Deploy stage: the spec's target, as a staged rollout when the spec has one (remote targets always roll out,
- * in one step without a policy), or directly. Skipped when the spec has no deploy.
+ * in one step without a policy), or directly. With `deploy.skew`, the candidate first passes the skew gate
+ * (healthy, no traffic; `SkewDetected` otherwise). Skipped when the spec has no deploy.
  */
 export async function deploy(
   run: PipelineRunState,
@@ -214,10 +216,18 @@ export async function deploy(
     deploySpec.rollout ??
     (deploySpec.target.kind === 'local' ? undefined : RolloutSchema.parse({ steps: [{ traffic: 100 }], bake: 0 }));
   const common = { version, snapshot, store: run.store, requestedBy: input.requestedBy, monitor };
-  const deployment = await run.stage('deploy', () =>
-    rollout
+  const deployment = await run.stage('deploy', async () => {
+    // The skew gate (only when the spec asks for it): the candidate starts and is checked before any traffic.
+    const gated = deploySpec.skew
+      ? await skewGate(
+          { version, snapshot, store: run.store, monitor, deploy: deploySpec },
+          (report) => (run.status.skew = report),
+        )
+      : undefined;
+    return rollout
       ? rollOut({
           ...common,
+          ...gated,
           deploy: { ...deploySpec, rollout },
           approval: spec.approval,
           record: (run.status.rollout = {
@@ -230,8 +240,12 @@ export async function deploy(
             analyses: [],
           }),
         })
-      : deployActivities(spec.deploy).deployModel({ ...common, deploy: deploySpec }),
-  );
+      : deployActivities(spec.deploy).deployModel({
+          ...common,
+          deploy: deploySpec,
+          ...(gated && { skew: gated.skew }),
+        });
+  });
   run.status.deployment = deployment;
   return deployment;
 }

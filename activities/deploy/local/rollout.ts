@@ -22,7 +22,7 @@ import { isOurProcess, readPid, startDetached, stopProcessGroup } from '../../pl
 import { pollUntil } from '../../platform/poll.js';
 import type { ObjectStore } from '../../../registry/object-store.js';
 import type { Route, TrafficState } from './traffic-router.js';
-import type { CandidateServers, PromoteInput, RollBackInput } from '../types.js';
+import type { CandidateServers, PromoteInput, RollBackInput, StopInput } from '../types.js';
 
 /** Starts the candidate's server (healthy + smoke) without giving it any traffic. */
 export async function startCandidate(home: string, input: DeployInput, store: ObjectStore): Promise<CandidateServers> {
@@ -96,6 +96,18 @@ export async function promoteCandidate(home: string, input: PromoteInput): Promi
   if (input.servers.champion) await drained(input.routerEndpoint, input.servers.champion.version);
   await makeLive(home, model, version, { version, pid: c.pid!, dir: c.dir!, endpoint: c.endpoint });
   return localDeployment(input, input.routerEndpoint, c, input.rollout);
+}
+
+/**
+ * Local target, the candidate failed a check before any traffic moved (the skew gate): its server stops; the
+ * router and the live server are not touched. A candidate that is already the live server is left running.
+ */
+export async function stopLocalCandidate(home: string, input: StopInput): Promise<void> {
+  const { candidate } = input.servers;
+  const live = await liveServer(home, input.version.model);
+  if (live?.pid === candidate.pid) return;
+  if (candidate.pid && candidate.dir && (await isOurProcess(candidate.pid, candidate.dir)))
+    await stopProcessGroup(candidate.pid, candidate.dir, 5000);
 }
 
 /** Local target: all traffic back to the champion, the candidate's requests in flight answered, its server stopped. */
