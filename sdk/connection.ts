@@ -522,6 +522,11 @@ export function connectionError(c: ResolvedConnection, err: unknown, probe: Prob
 
 /** The options of `@temporalio/client`'s `Connection` for a resolved connection. */
 export function clientConnectionOptions(c: ResolvedConnection): TemporalConnectionOptions {
+  return connectionSettings(c);
+}
+
+/** What the client's and the worker's connections share: address, TLS (explicitly on or off), API key, metadata. */
+export function connectionSettings(c: ResolvedConnection) {
   return {
     address: c.address,
     // Explicitly off: the SDK would otherwise turn TLS on for an API key that was meant for a plaintext endpoint.

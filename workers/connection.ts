@@ -1,16 +1,10 @@
 /** The worker's side of the one connection path (sdk/connection.ts): a `NativeConnection` with the same settings. */
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
-import { connectionError, probeEndpoint, type ResolvedConnection } from '../sdk/connection.js';
+import { connectionError, connectionSettings, probeEndpoint, type ResolvedConnection } from '../sdk/connection.js';
 
 /** The options of `NativeConnection.connect` for a resolved connection. */
 export function nativeConnectionOptions(c: ResolvedConnection): NativeConnectionOptions {
-  return {
-    address: c.address,
-    // Explicitly off: the SDK would otherwise turn TLS on for an API key that was meant for a plaintext endpoint.
-    tls: c.tls ?? false,
-    ...(c.apiKey !== undefined ? { apiKey: c.apiKey } : {}),
-    ...(c.metadata ? { metadata: c.metadata } : {}),
-  };
+  return connectionSettings(c);
 }
 
 /**

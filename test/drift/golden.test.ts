@@ -2,7 +2,6 @@
  * Drift statistics against golden vectors from numpy/scipy (scripts/drift_golden.py, output committed).
  * Everything matches to 1e-9 relative (measured worst: exact KS 0, Kolmogorov tail 3.5e-10, others <= 6e-14).
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ks2samp, kolmogorovSf } from '../../sdk/drift/ks.js';
 import {
@@ -15,34 +14,7 @@ import {
   zTestPValue,
 } from '../../sdk/drift/statistics.js';
 
-interface Golden {
-  cases: {
-    ks: { name: string; a: number[]; b: number[]; statistic: number; pvalue: number }[];
-    kstwo: { n: number; d: number; sf: number }[];
-    numeric: {
-      name: string;
-      a: number[];
-      b: number[];
-      ks: number;
-      wasserstein: number;
-      psi: number;
-      kl: number;
-      jensenshannon: number;
-      chisquare: number | null;
-    }[];
-    categorical: {
-      name: string;
-      a: string[];
-      b: string[];
-      chisquare: number | null;
-      z: number | null;
-      psi: number;
-      kl: number;
-      jensenshannon: number;
-    }[];
-  };
-}
-const golden = JSON.parse(readFileSync(new URL('./golden.json', import.meta.url), 'utf8')) as Golden;
+import { golden } from './golden-cases.js';
 
 /** |actual − expected| ≤ rel·|expected| (or ≤ abs near zero). */
 function close(actual: number, expected: number, rel = 1e-9, abs = 1e-15): void {

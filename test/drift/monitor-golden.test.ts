@@ -17,32 +17,7 @@ import type { ColumnReport } from '../../sdk/run-types.js';
 import type { StatTestName } from '../../sdk/drift/statistics.js';
 import { fixturePipeline } from '../helpers/harness.js';
 
-interface Golden {
-  cases: {
-    ks: { name: string; a: number[]; b: number[]; pvalue: number }[];
-    numeric: {
-      name: string;
-      a: number[];
-      b: number[];
-      wasserstein: number;
-      psi: number;
-      kl: number;
-      jensenshannon: number;
-      chisquare: number | null;
-    }[];
-    categorical: {
-      name: string;
-      a: string[];
-      b: string[];
-      chisquare: number | null;
-      z: number | null;
-      psi: number;
-      kl: number;
-      jensenshannon: number;
-    }[];
-  };
-}
-const golden = JSON.parse(await fs.readFile(new URL('./golden.json', import.meta.url), 'utf8')) as Golden;
+import { golden } from './golden-cases.js';
 
 let dir: string;
 let store: ObjectStore;

@@ -32,17 +32,16 @@ async function openssl(dir: string, args: string[]): Promise<void> {
   await run('openssl', args, { cwd: dir, timeout: 30_000 });
 }
 
+/** A new P-256 key for `name`, unencrypted, written to `<name>.key` (openssl req arguments). */
+function newKey(name: string): string[] {
+  return ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`];
+}
+
 async function ca(dir: string, name: string): Promise<void> {
   await openssl(dir, [
     'req',
     '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    `${name}.key`,
+    ...newKey(name),
     '-out',
     `${name}.crt`,
     '-days',
@@ -58,20 +57,7 @@ async function ca(dir: string, name: string): Promise<void> {
 
 /** A leaf certificate signed by `issuer`; rustls (the worker) rejects a leaf marked CA, so it says CA:FALSE. */
 async function leaf(dir: string, name: string, issuer: string, usage: 'serverAuth' | 'clientAuth'): Promise<void> {
-  await openssl(dir, [
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    `${name}.key`,
-    '-out',
-    `${name}.csr`,
-    '-subj',
-    `/CN=${name}`,
-  ]);
+  await openssl(dir, ['req', ...newKey(name), '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
   const ext = [
     'basicConstraints=critical,CA:FALSE',
     'keyUsage=critical,digitalSignature',
