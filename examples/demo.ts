@@ -1,21 +1,28 @@
 /**
- * The end-to-end demo: a real Temporal dev server (or $TEMPORAL_ADDRESS), a worker, and the breast-cancer
- * pipeline from data to a deployed model answering a prediction.
+ * The end-to-end demo, the whole loop on one machine: a real Temporal dev server (or $TEMPORAL_ADDRESS), a worker,
+ * and the breast-cancer pipeline from data to a deployed model, then traffic, drift, the retrain it starts, the
+ * challenger beating the champion, the skew gate, canary steps, and the model's history.
  *   npm run demo                          approves automatically after showing how a person would
- *   npm run demo -- --manual-approval     waits for you to approve in the Web UI or with the CLI
- *   npm run demo -- --keep-running        leaves the server, worker and model server up at the end
+ *   npm run demo -- --manual-approval     waits for you to approve each version in the Web UI or with the CLI
+ *   npm run demo -- --keep-running        leaves the server, worker and model servers up at the end
+ * Its state lives in `.mlops/` (or $MLOPS_HOME), reset at every start. Ctrl-C at any point stops everything it
+ * started and exits cleanly.
  */
 import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { DefaultLogger, makeTelemetryFilterString, Runtime } from '@temporalio/worker';
 import { ensureServer, freePort } from '../scripts/dev-server.js';
 import { createPipelineWorker } from '../workers/index.js';
-import { stopLocalServer } from '../activities/index.js';
-import { PipelineClient, PipelineError, type PipelineStatus } from '../sdk/index.js';
-import { breastCancerPipeline, PYTHON } from './breast-cancer/pipeline.js';
+import { stopDetachedUnder } from '../activities/platform/local-process.js';
+import { PipelineClient, PipelineError, type DriftReport, type MonitorStatus } from '../sdk/index.js';
+import { monitorWorkflowId } from '../sdk/ids.js';
+import { closedLoopPipeline, PYTHON } from './breast-cancer/pipeline.js';
+import { Interrupted, Lifecycle } from './demo/lifecycle.js';
+import { RunNarrator } from './demo/narrate.js';
+import { readInstances, Traffic } from './demo/traffic.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -24,150 +31,216 @@ const { values: flags } = parseArgs({
   },
 });
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const home = path.join(repo, '.mlops');
+const example = path.join(repo, 'examples', 'breast-cancer');
+const home = path.resolve(process.env.MLOPS_HOME ?? path.join(repo, '.mlops'));
+const MODEL = 'breast-cancer-classifier';
 const REQUESTER = 'demo-requester@example.com';
 const APPROVER = 'ml-lead@example.com';
+const PREDICTIONS_PER_SECOND = 25;
 
-function say(line: string) {
-  console.log(line);
-}
+const say = (line: string) => console.log(line);
+const life = new Lifecycle(say);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// Show what the activities report (stages, training output); keep SDK chatter to warnings.
+// Show what the activities report (stages, training output); keep SDK chatter to warnings, and Core's (such as a
+// slow workflow task on a busy machine) to errors. Signals are ours to handle (see demo/lifecycle.ts).
 Runtime.install({
+  shutdownSignals: [],
+  telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }), forward: {} } },
   logger: new DefaultLogger('INFO', ({ level, message, meta }) => {
     if (meta?.sdkComponent === 'activity' || level === 'WARN' || level === 'ERROR')
       say(`      ${level === 'INFO' ? '' : `${level} `}${message}`);
   }),
 });
 
-async function exportDataset(): Promise<string> {
-  const file = path.join(home, 'data', 'breast_cancer.csv');
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  const result = spawnSync(PYTHON, [path.join(repo, 'examples', 'breast-cancer', 'export_dataset.py'), file], {
-    encoding: 'utf8',
-  });
-  if (result.status !== 0) throw new Error(`exporting the dataset failed:\n${result.stderr}`);
+function python(script: string, ...args: string[]): void {
+  const result = spawnSync(PYTHON, [path.join(example, script), ...args], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${script} failed:\n${result.stderr}`);
   say(`  ${result.stdout.trim()}`);
-  return file;
 }
 
-function describeStage(s: PipelineStatus): string | undefined {
-  switch (s.stage) {
-    case 'ingest':
-      return 'ingest: snapshot + schema and quality checks';
-    case 'train':
-      return 'train: scikit-learn job via the local backend (output streams in the worker log)';
-    case 'gate':
-      return `gate: ${Object.entries(s.training?.metrics ?? {})
-        .filter(([k]) => ['auc', 'recall', 'accuracy'].includes(k))
-        .map(([k, v]) => `${k}=${v.toFixed(4)}`)
-        .join(' ')}`;
-    case 'register':
-      return 'register: artifacts + lineage manifest into the registry';
-    case 'approval':
-      return `approval: ${s.version?.model} v${s.version?.version} waits for a human decision`;
-    case 'deploy':
-      return 'deploy: starting the model server, health check, smoke prediction';
-    default:
-      return undefined;
+/** The training data (scikit-learn's bundled dataset), and the newer data a recalibrated scanner produces. */
+async function prepareData() {
+  const dir = path.join(home, 'data');
+  await fs.mkdir(dir, { recursive: true });
+  const original = path.join(dir, 'original.csv');
+  const newer = path.join(dir, 'newer.csv');
+  python('export_dataset.py', original);
+  python('shift_dataset.py', original, newer, '--seed', '1', '--scale', '1.2');
+  // Where ingest reads: the original data now, the newer data once it "arrives".
+  const source = path.join(dir, 'breast_cancer.csv');
+  await fs.copyFile(original, source);
+  return { original, newer, source };
+}
+
+const uiLink = (uiUrl: string | undefined, workflowId: string) =>
+  uiUrl && `${uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`;
+
+/** Follows a run to its end, one line per stage; approves it (or waits for a person) at the approval stage. */
+async function follow(client: PipelineClient, workflowId: string, address: string, uiUrl?: string) {
+  const narrator = new RunNarrator();
+  const result = client.result(workflowId);
+  let done = false;
+  result.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  let prompted = false;
+  while (!done) {
+    const status = await client.status(workflowId).catch(() => undefined);
+    for (const line of status ? narrator.lines(status) : []) say(`  ${line}`);
+    if (status?.stage === 'approval' && !prompted) {
+      prompted = true;
+      say(`\n    To approve (allowed approver: ${APPROVER}; the requester ${status.requestedBy} may not approve):`);
+      if (uiUrl)
+        say(
+          `      Web UI: open the run → More Actions → Send a Signal → "approve" with {"by": "${APPROVER}", "comment": "looks good"}`,
+        );
+      say(
+        `      CLI:    npx temporal-mlops approve ${workflowId} --by ${APPROVER} --comment "looks good" --address ${address}`,
+      );
+      if (flags['manual-approval']) {
+        say('\n    Waiting for your decision (Ctrl-C stops the demo and everything it started)...');
+      } else {
+        await sleep(1500);
+        await client.approve(workflowId, {
+          by: APPROVER,
+          comment: 'Automatic approval by the demo (--manual-approval to decide yourself)',
+        });
+        say(`    ✓ approved by ${APPROVER} (automatic in the demo)\n`);
+      }
+    }
+    await sleep(300);
+  }
+  return result;
+}
+
+function describeReport(r: DriftReport): string {
+  const when = r.window.slice(11, 19);
+  if (!r.drifted)
+    return `monitor, window ${when}: no drift (${r.driftedColumns} of ${r.columns.length} columns moved, ${r.rows} predictions)`;
+  const moved = r.columns.filter((c) => c.drifted).map((c) => c.column);
+  return (
+    `monitor, window ${when}: DRIFT in ${r.driftedColumns} of ${r.columns.length} columns ` +
+    `(${moved.slice(0, 4).join(', ')}${moved.length > 4 ? ', …' : ''}; ${r.rows} predictions)\n` +
+    `    report: ${fileURLToPath(r.htmlUri)}`
+  );
+}
+
+let toldWindow = '';
+/** Prints each new monitor report (each window once) until `until` holds for the monitor's status. */
+async function watchMonitor(client: PipelineClient, until: (s: MonitorStatus) => boolean): Promise<MonitorStatus> {
+  for (;;) {
+    const status = await client.monitorStatus(MODEL).catch(() => undefined);
+    const latest = status?.latest;
+    if (latest && latest.window !== toldWindow && latest.rows > 0) {
+      toldWindow = latest.window;
+      say(`  ${describeReport(latest)}`);
+    }
+    if (status && until(status)) return status;
+    await sleep(500);
   }
 }
 
+function cli(...args: string[]): void {
+  say(`\n$ npx temporal-mlops ${args.join(' ')}`);
+  const result = spawnSync(process.execPath, [path.join(repo, 'bin', 'temporal-mlops.js'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, MLOPS_HOME: home },
+  });
+  say((result.stdout + result.stderr).trimEnd());
+}
+
 async function main() {
-  say('temporal-mlops demo: ingest → train → gate → register → approval → deploy\n');
+  say('temporal-mlops demo: ingest → train → gate → register → approval → deploy → monitor → drift → retrain\n');
+  await fs.rm(home, { recursive: true, force: true });
+  await fs.mkdir(home, { recursive: true });
   const dbFile = path.join(home, 'temporal.db');
-  const port = await freePort();
-  const server = await ensureServer({ dbFile, port, log: (l) => say(`  ${l}`) });
+  const server = await ensureServer({ dbFile, port: await freePort(), log: (l) => say(`  ${l}`) });
+  life.add('the Temporal dev server', () => server.stop());
+  life.add('model servers, routers and training jobs', () => stopDetachedUnder(home));
   say(
     `Temporal: ${server.address}${server.external ? ' (from $TEMPORAL_ADDRESS)' : ` (dev server, state in ${dbFile})`}`,
   );
   if (server.uiUrl) say(`Web UI:   ${server.uiUrl}/namespaces/default/workflows`);
 
-  say("\nPreparing data: scikit-learn's bundled Breast Cancer Wisconsin dataset");
-  const dataFile = await exportDataset();
-  const pipeline = breastCancerPipeline(dataFile, [APPROVER]);
+  say("\nPreparing data: scikit-learn's bundled Breast Cancer Wisconsin dataset, and its shifted twin");
+  const data = await prepareData();
+  const pipeline = closedLoopPipeline(data.source, [APPROVER]);
 
   const taskQueue = 'temporal-mlops-demo';
+  const client = await PipelineClient.connect({ address: server.address, taskQueue });
+  if (server.external)
+    life.add('the monitor', () =>
+      client
+        .handle(monitorWorkflowId(MODEL))
+        .terminate('demo finished')
+        .catch(() => undefined),
+    );
   const worker = await createPipelineWorker({ address: server.address, taskQueue, home, pipelines: [pipeline] });
   const workerRun = worker.run();
-  const client = await PipelineClient.connect({ address: server.address, taskQueue });
+  life.add('the worker', async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await workerRun;
+  });
 
-  const run = await client.start(pipeline, { requestedBy: REQUESTER });
-  say(`\nStarted ${run.workflowId}`);
-  if (server.uiUrl)
-    say(`  watch it: ${server.uiUrl}/namespaces/default/workflows/${encodeURIComponent(run.workflowId)}`);
+  say('\n1. v1: trained, gated, approved, deployed');
+  const first = await client.start(pipeline, { requestedBy: REQUESTER });
+  say(`  started ${first.workflowId}${server.uiUrl ? `\n  watch it: ${uiLink(server.uiUrl, first.workflowId)}` : ''}`);
+  const v1 = await follow(client, first.workflowId, server.address, server.uiUrl);
+  const endpoint = v1.deployment!.predictUrl;
+  say(`  ✔ ${v1.model} v${v1.version.version} deployed at ${endpoint}`);
 
-  let last = '';
-  let prompted = false;
-  const resultPromise = client.result(run);
-  let done = false;
-  resultPromise.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  while (!done) {
-    const status = await client.status(run).catch(() => undefined);
-    if (status && status.stage !== last) {
-      last = status.stage;
-      const text = describeStage(status);
-      if (text) say(`  ▸ ${text}`);
-    }
-    if (status?.stage === 'approval' && !prompted) {
-      prompted = true;
-      say(`\n  To approve (allowed approver: ${APPROVER}; the requester ${REQUESTER} may not approve):`);
-      if (server.uiUrl)
-        say(
-          `    Web UI: open the run → More Actions → Send a Signal → "approve" with {"by": "${APPROVER}", "comment": "looks good"}`,
-        );
-      say(
-        `    CLI:    npx temporal-mlops approve ${run.workflowId} --by ${APPROVER} --comment "looks good" --address ${server.address}`,
-      );
-      if (flags['manual-approval']) {
-        say('\n  Waiting for your decision (Ctrl-C to stop; the run stays in Temporal and resumes with a worker)...');
-      } else {
-        await new Promise((r) => setTimeout(r, 1500));
-        await client.approve(run, {
-          by: APPROVER,
-          comment: 'Automatic approval by the demo (use --manual-approval to decide yourself)',
-        });
-        say(`  ✓ approved by ${APPROVER} (automatic in the demo)\n`);
-      }
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
+  say(`\n2. Traffic: callers send ${PREDICTIONS_PER_SECOND} predictions/s like the training data`);
+  const traffic = new Traffic(endpoint, PREDICTIONS_PER_SECOND);
+  life.add('the traffic', () => traffic.stop());
+  traffic.send(await readInstances(data.original, 'malignant'));
+  const quiet = await watchMonitor(client, (s) => s.latest?.version === 1 && s.latest.rows > 0 && !s.latest.drifted);
+  say(`  (window: ${quiet.latest!.rows} predictions; the monitor compares each closed window with v1's training data)`);
 
-  try {
-    const result = await resultPromise;
-    say(`\n✔ ${result.model} v${result.version.version} deployed at ${result.deployment?.predictUrl}`);
-    say(`  registry manifest: ${result.version.manifestUri}`);
-    say(
-      `  metrics: ${Object.entries(result.training.metrics)
-        .map(([k, v]) => `${k}=${Number(v.toFixed(4))}`)
-        .join(' ')}`,
-    );
-    const instance = result.snapshot.sampleFeatures;
-    const res = await fetch(result.deployment!.predictUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ instances: [instance] }),
-    });
-    say(`  prediction for the first patient in the data: ${JSON.stringify(await res.json())}`);
-  } catch (err) {
-    if (err instanceof PipelineError) say(`\n✘ the run failed: ${err.code}: ${err.message}`);
-    else throw err;
-    process.exitCode = 1;
+  say('\n3. The scanner is recalibrated: sizes read 20 % larger (shift_dataset.py, seed 1); the newer data lands');
+  await fs.copyFile(data.newer, data.source);
+  traffic.send(await readInstances(data.newer, 'malignant'));
+  const drifted = await watchMonitor(client, (s) => s.retrains.length > 0);
+  const retrain = drifted.retrains[0]!;
+  say(`  ✔ sustained drift (2 windows in a row) started one retrain run: ${retrain.workflowId}`);
+
+  say('\n4. v2: trained on the newer data, must beat v1 on the same rows, skew gate, canary, all traffic');
+  const v2 = await follow(client, retrain.workflowId, server.address, server.uiUrl);
+  say(`  ✔ ${v2.model} v${v2.version.version} takes all traffic at ${endpoint}`);
+  await traffic.stop();
+  say(`  callers: ${traffic.sent} predictions answered, ${traffic.failed} failed`);
+  const after = await client.monitorStatus(MODEL);
+  say(`  drift-triggered runs: ${after.retrains.length}; the monitor now compares against v${after.version}'s data`);
+
+  say("\n5. The model's history");
+  cli('models', 'live', MODEL);
+  cli('models', 'lineage', `${MODEL}@${v2.version.version}`);
+  if (server.uiUrl) {
+    say('\nOpen each run in the Web UI:');
+    for (const id of [first.workflowId, retrain.workflowId, monitorWorkflowId(MODEL)])
+      say(`  ${uiLink(server.uiUrl, id)}`);
   }
 
   if (flags['keep-running']) {
-    say('\nKeeping the server, worker and model server up (Ctrl-C to stop).');
-    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    say('\nKeeping the server, worker and model servers up (Ctrl-C to stop).');
+    await life.interrupted;
   }
-  await stopLocalServer(home, pipeline.model);
-  worker.shutdown();
-  await workerRun;
-  await client.close();
-  await server.stop();
   say('\nDemo finished.');
 }
 
-await main();
+try {
+  await life.orInterrupt(main());
+} catch (err) {
+  if (err instanceof Interrupted) say(`\nStopping (${err.signal}): everything the demo started is being stopped.`);
+  else if (err instanceof PipelineError) {
+    say(`\n✘ the run failed: ${err.code}: ${err.message}`);
+    process.exitCode = 1;
+  } else {
+    console.error(err);
+    process.exitCode = 1;
+  }
+} finally {
+  await life.stopAll();
+}
+process.exit();

@@ -149,3 +149,33 @@ export async function tailLines(file: string, n: number): Promise<string[]> {
     return [];
   }
 }
+
+/** Directories under `root` (at most `depth` levels down) that hold a `pid` file. */
+async function pidDirs(root: string, depth: number): Promise<string[]> {
+  const entries = await fs.readdir(root, { withFileTypes: true }).catch(() => []);
+  const found = entries.some((e) => e.isFile() && e.name === 'pid') ? [root] : [];
+  if (depth === 0) return found;
+  const below = await Promise.all(
+    entries.filter((e) => e.isDirectory()).map((e) => pidDirs(path.join(root, e.name), depth - 1)),
+  );
+  return found.concat(...below);
+}
+
+/**
+ * Stops every detached process a worker started under `home` (`jobs/<key>`, `serving/<model>/v<n>`,
+ * `serving/<model>/router`) and returns their directories.
+ *
+ * @example
+ * await worker.shutdown(); await stopDetachedUnder(home); // the demo's Ctrl-C, a test's afterAll
+ */
+export async function stopDetachedUnder(home: string): Promise<string[]> {
+  const stopped = await Promise.all(
+    (await pidDirs(home, 4)).map(async (dir) => {
+      const pid = await readPid(dir);
+      if (pid === undefined || !(await isOurProcess(pid, dir))) return undefined;
+      await stopProcessGroup(pid, dir, 5000);
+      return dir;
+    }),
+  );
+  return stopped.filter((d): d is string => d !== undefined);
+}

@@ -54,6 +54,46 @@ export function breastCancerPipeline(dataFile: string, approvers: string[] = [])
     },
     gate: { metrics: { auc: { min: 0.95 }, recall: { min: 0.9 } } },
     approval: { approvers, quorum: 1, timeout: '24h' },
-    deploy: { target: localServer({ command: [PYTHON, 'serve.py'], cwd: here, healthTimeout: '60s' }) },
+    deploy: { target: servingTarget() },
+  });
+}
+
+const servingTarget = () => localServer({ command: [PYTHON, 'serve.py'], cwd: here, healthTimeout: '60s' });
+
+/**
+ * The same pipeline with the whole loop switched on, as `npm run demo` runs it: the monitor watches the served
+ * model, sustained drift starts a retrain, the retrained model must beat the champion on the same evaluation rows,
+ * passes the skew gate and rolls out through canary steps. Windows and bakes are seconds long so the demo ends in
+ * minutes; the production default of each demo setting is in the comment beside it.
+ */
+export function closedLoopPipeline(dataFile: string, approvers: string[] = []) {
+  const base = breastCancerPipeline(dataFile, approvers).spec;
+  return definePipeline({
+    ...base,
+    gate: {
+      ...base.gate,
+      // The champion is re-scored on the candidate's snapshot, over the holdout rows train.py evaluates on.
+      champion: {
+        metrics: { accuracy: { minDelta: 0.01 }, auc: { minDelta: 0 } },
+        evaluate: { command: [PYTHON, 'evaluate.py', '--test-size', '0.25', '--seed', '42'], cwd: here },
+      },
+    },
+    deploy: {
+      target: servingTarget(),
+      skew: { sample: 100, seed: 0 },
+      rollout: {
+        steps: [{ traffic: 25 }, { traffic: 100 }],
+        bake: '4s', // production default: 5m
+        analysis: { minRequests: 5, interval: '2s' }, // production defaults: 20 requests, every 10s
+      },
+    },
+    monitor: {
+      enabled: true,
+      window: '4s', // production default: 1h
+      sustainedWindows: 2,
+      cooldown: '1h', // production default: 6h
+      driftShare: 0.25, // production default: 0.5 (the demo's shift moves 12 of the 30 features)
+    },
+    retrain: { onDrift: true },
   });
 }

@@ -1,43 +1,12 @@
 /**
  * Processes the suite starts and must stop. Training jobs, model servers and traffic routers are detached on
  * purpose (they outlive the worker that started them, see activities/platform/local-process.ts), so stopping a
- * test's worker leaves them running; `stopDetachedUnder` stops them by the `pid` files they leave in a home.
+ * test's worker leaves them running; `stopDetachedUnder` (re-exported from there) stops them by their `pid` files.
  * `processesInside` is the suite's last check: every test's temp files live under one suite directory, so any
  * process whose command line, working directory or environment still points into it has leaked.
  */
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
-import { isOurProcess, readPid, stopProcessGroup } from '../../activities/platform/local-process.js';
-
-/** Directories under `root` (at most `depth` levels down) that hold a `pid` file. */
-async function pidDirs(root: string, depth: number): Promise<string[]> {
-  const entries = await fs.readdir(root, { withFileTypes: true }).catch(() => []);
-  const found = entries.some((e) => e.isFile() && e.name === 'pid') ? [root] : [];
-  if (depth === 0) return found;
-  const below = await Promise.all(
-    entries.filter((e) => e.isDirectory()).map((e) => pidDirs(path.join(root, e.name), depth - 1)),
-  );
-  return found.concat(...below);
-}
-
-/**
- * Stops every detached process a worker started under `home` (`jobs/<key>`, `serving/<model>/v<n>`,
- * `serving/<model>/router`) and returns their directories.
- *
- * @example
- * afterAll(async () => { await worker.shutdown(); await stopDetachedUnder(home); });
- */
-export async function stopDetachedUnder(home: string): Promise<string[]> {
-  const stopped = await Promise.all(
-    (await pidDirs(home, 4)).map(async (dir) => {
-      const pid = await readPid(dir);
-      if (pid === undefined || !(await isOurProcess(pid, dir))) return undefined;
-      await stopProcessGroup(pid, dir, 5000);
-      return dir;
-    }),
-  );
-  return stopped.filter((d): d is string => d !== undefined);
-}
+export { stopDetachedUnder } from '../../activities/platform/local-process.js';
 
 /** A live process that points into a directory it should be done with. */
 export interface StrayProcess {

@@ -1,0 +1,70 @@
+/**
+ * One line per stage of a pipeline run, as the demo prints them: the status query is polled and each new stage,
+ * gate verdict, skew report and rollout step is told once.
+ */
+import type { PipelineStatus } from '../../sdk/index.js';
+
+const metrics = (m: Record<string, number> | undefined, names: string[]) =>
+  names
+    .filter((k) => m?.[k] !== undefined)
+    .map((k) => `${k}=${m![k]!.toFixed(4)}`)
+    .join(' ');
+
+/** Tells each new stage, gate verdict, skew report, rollout step and conclusive canary analysis of a run once. */
+export class RunNarrator {
+  private readonly told = new Set<string>();
+
+  /** Lines not told yet for this status (empty when nothing changed). */
+  lines(s: PipelineStatus): string[] {
+    const lines: string[] = [];
+    const once = (key: string, line: string | undefined) => {
+      if (line === undefined || this.told.has(key)) return;
+      this.told.add(key);
+      lines.push(line);
+    };
+    const stage = describeStage(s);
+    once(`stage:${s.stage}`, stage && `▸ ${stage}`);
+    const c = s.gate?.champion;
+    if (c && c.version !== null) {
+      const checks = c.checks.map((k) => `${k.metric} ${k.candidate?.toFixed(4)} vs ${k.champion?.toFixed(4)}`);
+      once(
+        'champion',
+        `  champion/challenger: ${c.passed ? 'beats' : 'does NOT beat'} champion v${c.version} (${c.basis}: ${checks.join(', ')})`,
+      );
+    }
+    if (s.skew) once('skew', `  skew gate ${s.skew.status}: ${s.skew.summary}`);
+    const r = s.rollout;
+    if (r && r.step > 0) {
+      const split = Object.entries(r.traffic)
+        .map(([v, pct]) => `v${v} ${pct}%`)
+        .join(' / ');
+      once(`rollout:${r.step}:${r.state}`, `  rollout step ${r.step}/${r.steps}: ${split} (${r.state})`);
+      const a = r.latestAnalysis;
+      if (a?.conclusive)
+        once(
+          `analysis:${a.step}`,
+          `  canary analysis, step ${a.step}: ${a.passed ? 'passed' : 'BREACH'} on ${a.candidate.requests} candidate requests`,
+        );
+    }
+    return lines;
+  }
+}
+
+function describeStage(s: PipelineStatus): string | undefined {
+  switch (s.stage) {
+    case 'ingest':
+      return `ingest: snapshot + schema and quality checks${s.trigger.kind === 'drift' ? ' (the newer data)' : ''}`;
+    case 'train':
+      return 'train: scikit-learn job via the local backend (output streams in the worker log)';
+    case 'gate':
+      return `gate: ${metrics(s.training?.metrics, ['auc', 'recall', 'accuracy'])}`;
+    case 'register':
+      return 'register: artifacts + lineage manifest into the registry';
+    case 'approval':
+      return `approval: ${s.version?.model} v${s.version?.version} waits for a human decision`;
+    case 'deploy':
+      return 'deploy: model server, health check, smoke prediction, then the skew gate and the rollout if configured';
+    default:
+      return undefined;
+  }
+}
