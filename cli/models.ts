@@ -27,6 +27,20 @@ async function resolve(store: ObjectStore, ref: string): Promise<{ model: string
   return { model, version: alias.version };
 }
 
+/** The trigger and what it points at: the drift report, the schedule, the new object. */
+function describeTrigger(t: Manifest['lineage']['trigger']): string {
+  switch (t.kind) {
+    case 'drift':
+      return `drift (report ${t.reportUri})`;
+    case 'schedule':
+      return `schedule (${t.scheduleId})`;
+    case 'new-data':
+      return `new data (${t.objectUri})`;
+    default:
+      return t.kind;
+  }
+}
+
 const fmt = (m: Record<string, number>) =>
   Object.entries(m)
     .map(([k, v]) => `${k}=${Number(v.toFixed(4))}`)
@@ -49,7 +63,7 @@ function lineageText(m: Manifest): string {
   const code = l.training.code;
   const lines = [
     `${m.model} v${m.version}  (${m.status}, registered ${m.createdAt})`,
-    `run:        ${l.workflowId} (run ${l.runId}), trigger ${l.trigger.kind}, requested by ${l.requestedBy}`,
+    `run:        ${l.workflowId} (run ${l.runId}), trigger ${describeTrigger(l.trigger)}, requested by ${l.requestedBy}`,
     `data:       ${l.snapshot.uri}`,
     `            sha256 ${l.snapshot.sha256}, ${l.snapshot.rows} rows`,
     `code:       ${code ? `${code.command.join(' ')}${code.gitCommit ? ` @ ${code.gitCommit}${code.gitDirty ? ' (uncommitted changes)' : ''}` : ''}${code.image ? ` image ${code.image}` : ''}` : 'unknown'}`,

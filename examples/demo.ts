@@ -5,11 +5,12 @@
  *   npm run demo                          approves automatically after showing how a person would
  *   npm run demo -- --manual-approval     waits for you to approve each version in the Web UI or with the CLI
  *   npm run demo -- --keep-running        leaves the server, worker and model servers up at the end
+ *   npm run demo -- --verbose             streams the worker's activity log (always written to .mlops/worker.log)
  * Its state lives in `.mlops/` (or $MLOPS_HOME), reset at every start. Ctrl-C at any point stops everything it
  * started and exits cleanly.
  */
 import { spawnSync } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { createWriteStream, promises as fs, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -28,6 +29,7 @@ const { values: flags } = parseArgs({
   options: {
     'manual-approval': { type: 'boolean', default: false },
     'keep-running': { type: 'boolean', default: false },
+    verbose: { type: 'boolean', default: false },
   },
 });
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,14 +44,19 @@ const say = (line: string) => console.log(line);
 const life = new Lifecycle(say);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// Show what the activities report (stages, training output); keep SDK chatter to warnings, and Core's (such as a
-// slow workflow task on a busy machine) to errors. Signals are ours to handle (see demo/lifecycle.ts).
+// What the activities report (stages, training output) goes to the worker log, and to the screen with --verbose;
+// warnings and errors always show. SDK chatter stays out, and Core's (such as a slow workflow task on a busy
+// machine) below errors. Signals are ours to handle (see demo/lifecycle.ts).
+let workerLog: WriteStream | undefined;
 Runtime.install({
   shutdownSignals: [],
   telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }), forward: {} } },
   logger: new DefaultLogger('INFO', ({ level, message, meta }) => {
-    if (meta?.sdkComponent === 'activity' || level === 'WARN' || level === 'ERROR')
-      say(`      ${level === 'INFO' ? '' : `${level} `}${message}`);
+    const problem = level === 'WARN' || level === 'ERROR';
+    if (meta?.sdkComponent !== 'activity' && !problem) return;
+    const line = `${problem ? `${level} ` : ''}${message}`;
+    workerLog?.write(`${new Date().toISOString()} ${line}\n`);
+    if (flags.verbose || problem) say(`      ${line}`);
   }),
 });
 
@@ -155,6 +162,7 @@ async function main() {
   say('temporal-mlops demo: ingest → train → gate → register → approval → deploy → monitor → drift → retrain\n');
   await fs.rm(home, { recursive: true, force: true });
   await fs.mkdir(home, { recursive: true });
+  workerLog = createWriteStream(path.join(home, 'worker.log'));
   const dbFile = path.join(home, 'temporal.db');
   const server = await ensureServer({ dbFile, port: await freePort(), log: (l) => say(`  ${l}`) });
   life.add('the Temporal dev server', () => server.stop());
@@ -163,6 +171,7 @@ async function main() {
     `Temporal: ${server.address}${server.external ? ' (from $TEMPORAL_ADDRESS)' : ` (dev server, state in ${dbFile})`}`,
   );
   if (server.uiUrl) say(`Web UI:   ${server.uiUrl}/namespaces/default/workflows`);
+  if (!flags.verbose) say(`Worker log (training output, every activity): ${path.join(home, 'worker.log')}`);
 
   say("\nPreparing data: scikit-learn's bundled Breast Cancer Wisconsin dataset, and its shifted twin");
   const data = await prepareData();

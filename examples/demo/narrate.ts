@@ -55,7 +55,7 @@ function describeStage(s: PipelineStatus): string | undefined {
     case 'ingest':
       return `ingest: snapshot + schema and quality checks${s.trigger.kind === 'drift' ? ' (the newer data)' : ''}`;
     case 'train':
-      return 'train: scikit-learn job via the local backend (output streams in the worker log)';
+      return 'train: scikit-learn job via the local backend';
     case 'gate':
       return `gate: ${metrics(s.training?.metrics, ['auc', 'recall', 'accuracy'])}`;
     case 'register':

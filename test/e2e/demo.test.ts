@@ -125,6 +125,7 @@ async function closesTheLoop(demo: Demo): Promise<void> {
     /drift-triggered runs: 1; the monitor now compares against v2's data/,
     /\$ npx temporal-mlops models live breast-cancer-classifier/,
     /\$ npx temporal-mlops models lineage breast-cancer-classifier@2/,
+    /trigger drift \(report file:\/\/\S+\/monitoring\/breast-cancer-classifier\/reports\/\S+\.json\)/,
   ];
   let at = 0;
   for (const step of order) {
