@@ -92,11 +92,12 @@ function peek(): Route | undefined {
   return state.routes.length === 1 ? state.routes[0] : undefined;
 }
 
-async function text(stream: NodeJS.ReadableStream): Promise<string> {
+async function bytes(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
+const text = async (stream: NodeJS.ReadableStream) => (await bytes(stream)).toString('utf8');
 
 function statsOf(version: number): RouterStats {
   let s = stats.get(version);
@@ -113,7 +114,7 @@ app.addContentTypeParser('*', (req, payload, done) => {
   const mirror = req.method === 'POST' ? shadow.pick(peek()?.version) : undefined;
   if (!mirror) return done(null, payload);
   mirrorOf.set(req, mirror);
-  text(payload).then((body) => done(null, Buffer.from(body)), done);
+  bytes(payload).then((body) => done(null, body), done);
 });
 await app.register(replyFrom, { undici: { connections: 128 } });
 
