@@ -15,6 +15,7 @@ import type {
   RegisteredVersion,
   TrainingResult,
   AnalysisReport,
+  ShadowReport,
   SkewReport,
 } from '../sdk/run-types.js';
 import type { GateSpec, TrainSpec } from '../sdk/spec/pipeline.js';
@@ -32,6 +33,7 @@ import type { CandidateServers, PromoteInput, RollBackInput, StopInput } from '.
 import { checkSkew, type SkewInput } from './deploy/skew/gate.js';
 import { rolloutTargetOps, type TrafficInput } from './deploy/targets.js';
 import { analyzeCanary, type AnalysisInput } from './deploy/canary-analysis.js';
+import { analyzeShadow, type ShadowInput } from './deploy/shadow-analysis.js';
 import { ingestData, type IngestInput } from './ingest/ingest.js';
 import { openObjectStore, type ObjectStore } from '../registry/object-store.js';
 import {
@@ -202,6 +204,11 @@ export function createActivities(options: ActivityOptions = {}) {
     /** Rollout: measures the candidate during the current step and judges it against the thresholds. */
     async analyzeCanary(input: AnalysisInput): Promise<AnalysisReport> {
       return analyzeCanary(input);
+    },
+
+    /** Rollout's shadow stage: compares the champion's and the candidate's answers to the mirrored requests. */
+    async analyzeShadow(input: ShadowInput): Promise<ShadowReport> {
+      return analyzeShadow(input);
     },
 
     /** Rollout succeeded: the candidate becomes the live version and `champion`. */

@@ -2,6 +2,8 @@
  * Cost of the rollout traffic router (activities/traffic-router.ts) on the local target, measured in one run:
  *   baseline: predictions sent straight to the model server (test/fixtures/serve_fixture.py)
  *   router:   the same predictions through the router, split 90/10 between two servers of the same model
+ *   mirror:   all traffic to one server, with mirroring off and on (every request, then one in ten, also sent to
+ *             the other server: the shadow stage), in alternating rounds of the same run
  * Sequential requests (latency) and 8 concurrent loops (throughput). Prints medians, p99, requests/s and ratios.
  * Usage: npm run bench:router [-- --requests 2000]
  */
@@ -102,18 +104,18 @@ try {
     }),
   );
   await up(`${router}/-/mlops/health`);
-  const put = await fetch(`${router}/-/mlops/traffic`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      step: 'bench',
-      routes: [
-        { version: 1, url: v1, weight: 90 },
-        { version: 2, url: v2, weight: 10 },
-      ],
-    }),
-  });
-  if (!put.ok) throw new Error(`router refused the split: ${await put.text()}`);
+  const route = async (step: string, routes: object[], mirror?: object) => {
+    const put = await fetch(`${router}/-/mlops/traffic`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ step, routes, ...(mirror && { mirror }) }),
+    });
+    if (!put.ok) throw new Error(`router refused the split: ${await put.text()}`);
+  };
+  await route('bench', [
+    { version: 1, url: v1, weight: 90 },
+    { version: 2, url: v2, weight: 10 },
+  ]);
 
   for (const base of [v1, router]) await latency(base).then(() => undefined); // warm-up
   const direct = await latency(v1);
@@ -131,6 +133,32 @@ try {
   console.log(
     `ratio    latency ${(p(routed, 0.5) / p(direct, 0.5)).toFixed(2)}x (+${(p(routed, 0.5) - p(direct, 0.5)).toFixed(2)} ms median), throughput ${(routedRps / directRps).toFixed(2)}x`,
   );
+
+  // Mirroring: the same router, all traffic to v1, mirroring off / on in alternating rounds (drift cancels out).
+  const rounds = 6;
+  const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
+  const samples: Record<string, number[]> = { off: [], 'on 100 %': [], 'on 10 %': [] };
+  const share: Record<string, number | undefined> = { off: undefined, 'on 100 %': 1, 'on 10 %': 0.1 };
+  const modes = Object.keys(samples);
+  for (let round = 0; round < rounds; round++)
+    // Each round starts with another mode, so no mode always follows the same one.
+    for (const mode of [...modes.slice(round % modes.length), ...modes.slice(0, round % modes.length)]) {
+      const mirror = share[mode] === undefined ? undefined : { version: 2, url: v2, share: share[mode] };
+      await route(`mirror-${mode}-${round}`, [{ version: 1, url: v1, weight: 100 }], mirror);
+      samples[mode]!.push(...(await latency(router)));
+    }
+  const off = sorted(samples.off!);
+  console.log(`mirroring: ${rounds} alternating rounds of ${requests} sequential predictions per mode`);
+  for (const mode of Object.keys(samples)) {
+    const xs = sorted(samples[mode]!);
+    const added = (q: number) => `${p(xs, q) - p(off, q) >= 0 ? '+' : ''}${(p(xs, q) - p(off, q)).toFixed(2)} ms`;
+    console.log(
+      `mirror ${mode.padEnd(9)} median ${p(xs, 0.5).toFixed(2)} ms  p99 ${p(xs, 0.99).toFixed(2)} ms` +
+        (mode === 'off'
+          ? ''
+          : `  vs off: p50 ${(p(xs, 0.5) / p(off, 0.5)).toFixed(2)}x (${added(0.5)}), p99 ${(p(xs, 0.99) / p(off, 0.99)).toFixed(2)}x (${added(0.99)})`),
+    );
+  }
 } finally {
   for (const child of children) child.kill('SIGTERM');
   await fs.rm(dir, { recursive: true, force: true });

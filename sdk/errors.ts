@@ -23,6 +23,7 @@ export const PIPELINE_ERROR_CODES = [
   'DeployFailed',
   'DeployRolledBack',
   'SkewDetected',
+  'ShadowFailed',
   'StepFailed',
   'PipelineCancelled',
   'PipelineNotFound',

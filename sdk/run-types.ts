@@ -291,7 +291,7 @@ export interface RolloutRecord {
   steps: number;
   /** Percent of traffic by version, e.g. { "3": 10, "2": 90 }. */
   traffic: Record<string, number>;
-  state: 'starting' | 'baking' | 'paused' | 'promoted' | 'rolled-back';
+  state: 'starting' | 'shadowing' | 'baking' | 'paused' | 'promoted' | 'rolled-back';
   /** While paused (onBreach: pause): why, and the decision attempts so far. */
   pausedBecause?: string;
   decisionAttempts?: ApprovalAttempt[];
@@ -302,6 +302,46 @@ export interface RolloutRecord {
   /** The last analysis of each step. */
   analyses: AnalysisReport[];
   routerEndpoint?: string;
+  /** The shadow stage's comparison (rollout.shadow): live while it runs, then its final one. */
+  shadow?: ShadowReport;
+}
+
+/** One side of the shadow comparison: how it answered the mirrored requests. */
+export interface ShadowSide {
+  requests: number;
+  errors: number;
+  errorRate: number | null;
+  latencyMs: number | null;
+}
+
+/**
+ * The shadow stage's comparison of champion and candidate on the same mirrored requests: error rate, latency,
+ * prediction agreement and the distance between their prediction distributions.
+ */
+export interface ShadowReport {
+  at: string;
+  /** Share of live requests mirrored. */
+  share: number;
+  /** Live requests the champion answered during the stage, and how many of them were mirrored. */
+  liveRequests: number;
+  mirrored: number;
+  /** Mirrored requests dropped because too many were already waiting for the candidate. */
+  skipped: number;
+  champion: ShadowSide;
+  candidate: ShadowSide;
+  /** Predictions compared (a request may hold several instances), and the share that agree. */
+  predictions: number;
+  agreement: number | null;
+  maxAbsDiff: number | null;
+  /** What the distribution distance was computed on: a score path, or class labels. */
+  distribution: { test: string; on: string; value: number | null } | null;
+  checks: { name: string; value: number | null; min?: number; max?: number; passed: boolean }[];
+  /** A few mirrored requests where the two disagree: the instance and both answers. */
+  disagreements: { instance: unknown; champion: unknown; candidate: unknown }[];
+  /** False while fewer than `minRequests` mirrored requests were answered by both. */
+  conclusive: boolean;
+  passed: boolean;
+  summary: string;
 }
 
 export type StageState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';

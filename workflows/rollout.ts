@@ -4,6 +4,10 @@
  * same step) and runs the canary analysis every `analysis.interval`. More failed analyses than tolerated, or a
  * step that ends without enough traffic to judge, is a breach: traffic goes back to the champion and the run
  * fails with DeployRolledBack. After the last step the candidate is promoted and becomes `champion`.
+ * With `rollout.shadow`, a shadow stage comes first: the router mirrors a share of live requests to the
+ * candidate while the champion answers every caller, and the two are compared on the same requests; a breach
+ * stops the candidate (ShadowFailed) before any user saw it. Without it the command sequence is the one before
+ * the shadow stage existed (the committed histories replay).
  * Deterministic: all I/O happens in activities.
  */
 import { ApplicationFailure, sleep, workflowInfo } from '@temporalio/workflow';
@@ -14,8 +18,10 @@ import type {
   Deployment,
   RegisteredVersion,
   RolloutRecord,
+  ShadowReport,
   SkewReport,
 } from '../sdk/run-types.js';
+import type { ShadowSpec } from '../sdk/spec/rollout.js';
 import type { DeploySpec } from '../sdk/spec/pipeline.js';
 import type { ApprovalPolicy } from '../sdk/spec/approval.js';
 import type { PipelineActivities } from '../activities/index.js';
@@ -53,6 +59,8 @@ type Route = { version: number; url: string; weight: number };
 /** The rollout workflow code: start the candidate, move traffic step by step, promote or roll back. */
 export async function rollOut(input: RolloutInput): Promise<Deployment> {
   const rollout = await Rollout.start(input);
+  const shadow = input.deploy.rollout.shadow;
+  if (shadow && rollout.champion) await rollout.shadow(shadow);
   for (const [i, step] of rollout.steps.entries()) {
     const routes = await rollout.route(i + 1, step);
     if (!rollout.champion) break; // a first deployment: nothing to compare with
@@ -113,6 +121,43 @@ class Rollout {
       traffic: Object.fromEntries(routes.map((r) => [String(r.version), r.weight])),
     } satisfies Partial<RolloutRecord>);
     return routes;
+  }
+
+  /**
+   * The shadow stage: all live traffic stays on the champion, `share` of it is mirrored to the candidate, and
+   * the comparison runs every `interval` (the status shows it). A conclusive breach, or too little mirrored
+   * traffic by the end, stops the candidate.
+   */
+  async shadow(spec: ShadowSpec): Promise<void> {
+    const { version, deploy } = this.input;
+    const champion = this.champion!;
+    ({ routerEndpoint: this.routerEndpoint } = await this.acts.routeTraffic({
+      model: version.model,
+      step: `${workflowInfo().workflowId}/shadow`,
+      routes: [{ version: champion.version, url: champion.endpoint, weight: 100 }],
+      target: deploy.target,
+      candidate: version.version,
+      mirror: { version: version.version, url: this.servers.candidate.endpoint, share: spec.share },
+    }));
+    Object.assign(this.record, {
+      state: 'shadowing',
+      routerEndpoint: this.routerEndpoint,
+      traffic: { [String(champion.version)]: 100 },
+    } satisfies Partial<RolloutRecord>);
+    let report: ShadowReport | undefined;
+    for (let elapsed = 0; elapsed < spec.duration;) {
+      const wait = Math.min(spec.interval, spec.duration - elapsed);
+      await sleep(wait);
+      elapsed += wait;
+      report = await this.acts.analyzeShadow({ routerEndpoint: this.routerEndpoint, shadow: spec });
+      this.record.shadow = report;
+      if (!report.passed) await this.stopShadowed(report, report.summary);
+    }
+    if (!report?.conclusive)
+      await this.stopShadowed(
+        report,
+        `not enough mirrored traffic to judge the candidate (fewer than rollout.shadow.minRequests = ${spec.minRequests} requests answered by both)`,
+      );
   }
 
   /** Bakes the step on durable timers, analysing every interval; a breach rolls back or pauses. */
@@ -199,6 +244,29 @@ class Rollout {
       message: `${version.model} v${version.version} was rolled back; ${champion ? `v${champion.version} keeps serving` : 'nothing else was serving'}. ${message}`,
       nonRetryable: true,
       details: [{ rollout: this.record }],
+    });
+  }
+
+  /** The shadow stage breached: mirroring off, the candidate stopped, then the run fails with ShadowFailed. */
+  private async stopShadowed(report: ShadowReport | undefined, reason: string): Promise<never> {
+    const { version, deploy, store, requestedBy } = this.input;
+    const champion = this.champion!;
+    Object.assign(this.record, { state: 'rolled-back', traffic: { [String(champion.version)]: 100 } });
+    await this.acts.rollBackCandidate({
+      version,
+      deploy,
+      servers: this.servers,
+      routerEndpoint: this.routerEndpoint,
+      report,
+      reason: `shadow stage: ${reason}`,
+      requestedBy,
+      store,
+    });
+    throw ApplicationFailure.create({
+      type: 'ShadowFailed',
+      message: `${version.model} v${version.version} was stopped in the shadow stage before any user saw it; v${champion.version} keeps serving. ${reason}`,
+      nonRetryable: true,
+      details: [{ rollout: this.record, shadow: report }],
     });
   }
 

@@ -2,7 +2,9 @@
  * Each deploy target's rollout operations behind one interface, so the rollout activities dispatch in one
  * place: the local router, a Vertex AI endpoint's trafficSplit, or a KServe InferenceService's canary percent.
  */
+import { ApplicationFailure } from '@temporalio/activity';
 import type { Deployment } from '../../sdk/run-types.js';
+import type { Mirror } from './local/mirror.js';
 import { targetOf, type DeployTarget } from '../../sdk/spec/deploy.js';
 import type { DeployInput } from './local/deploy.js';
 import {
@@ -33,6 +35,17 @@ export interface TrafficInput {
   target?: DeployTarget;
   /** The candidate's version (its route's weight is the canary share). */
   candidate?: number;
+  /** The shadow stage: a share of live requests also sent to the candidate (local target only). */
+  mirror?: Mirror;
+}
+
+/** A rollout.shadow on a target without a router that mirrors: refused (the spec refuses it first). */
+function noMirror(input: TrafficInput, kind: string): void {
+  if (input.mirror)
+    throw ApplicationFailure.nonRetryable(
+      `rollout.shadow needs the local target's router to mirror requests; ${kind} cannot`,
+      'InvalidSpec',
+    );
 }
 
 /** What a deploy target does for a staged rollout, one method per rollout activity. */
@@ -57,7 +70,10 @@ export function rolloutTargetOps(home: string, target: DeployTarget | undefined)
     case 'vertex-endpoint':
       return {
         start: startVertexCandidate,
-        route: (input) => routeVertexTraffic(target, Object.fromEntries(input.routes.map((r) => [r.url, r.weight]))),
+        route: (input) => {
+          noMirror(input, target.kind);
+          return routeVertexTraffic(target, Object.fromEntries(input.routes.map((r) => [r.url, r.weight])));
+        },
         promote: (input) => promoteVertex(target, input),
         rollBack: (input) => rollBackVertex(target, input.servers),
         predictor: () => ({ unavailable: 'the vertex-endpoint target cannot address the candidate yet' }),
@@ -66,8 +82,11 @@ export function rolloutTargetOps(home: string, target: DeployTarget | undefined)
     case 'kserve':
       return {
         start: startKServeCandidate,
-        route: (input) =>
-          routeKServeTraffic(target, input.model, input.routes.find((r) => r.version === input.candidate)?.weight ?? 0),
+        route: (input) => {
+          noMirror(input, target.kind);
+          const weight = input.routes.find((r) => r.version === input.candidate)?.weight ?? 0;
+          return routeKServeTraffic(target, input.model, weight);
+        },
         promote: (input) => promoteKServe(target, input.version.model, input.version.version, input.rollout),
         rollBack: (input, store) => rollBackKServe(target, input.version.model, store, input.servers.champion?.version),
         predictor: () => ({ unavailable: 'the kserve target cannot address the candidate yet' }),

@@ -1,5 +1,5 @@
 /** What a rollout passes between its activities, whatever the target (local, vertex-endpoint, kserve). */
-import type { AnalysisReport, Deployment, RegisteredVersion, SkewReport } from '../../sdk/run-types.js';
+import type { AnalysisReport, Deployment, RegisteredVersion, ShadowReport, SkewReport } from '../../sdk/run-types.js';
 import type { DeploySpec } from '../../sdk/spec/pipeline.js';
 import type { VersionServer } from './local/deploy.js';
 
@@ -38,7 +38,8 @@ export interface RollBackInput {
   deploy: DeploySpec;
   servers: CandidateServers;
   routerEndpoint?: string;
-  report: AnalysisReport | undefined;
+  /** The canary analysis that breached, or the shadow comparison. */
+  report: AnalysisReport | ShadowReport | undefined;
   reason: string;
   requestedBy: string;
 }

@@ -163,8 +163,8 @@ export type GateSpec = z.output<typeof GateSpecSchema>;
 export type DeploySpec = z.output<typeof DeploySpecSchema>;
 
 /**
- * The rules `definePipeline` adds on top of `PipelineSpecSchema`: an ingest column's `min` above its `max`, and a
- * `retrain.cron` the Temporal Schedule parser would refuse. The workflow re-parses a run's recorded spec with
+ * The rules `definePipeline` adds on top of `PipelineSpecSchema`: an ingest column's `min` above its `max`, a
+ * `retrain.cron` the Temporal Schedule parser would refuse, and a shadow stage on a target that cannot mirror. The workflow re-parses a run's recorded spec with
  * `PipelineSpecSchema` alone, so a rule added here never fails the replay of a run already in flight.
  */
 export const PipelineDefinitionSchema = PipelineSpecSchema.superRefine((spec, ctx) => {
@@ -191,4 +191,10 @@ export const PipelineDefinitionSchema = PipelineSpecSchema.superRefine((spec, ct
     const path = Array.isArray(cron) ? ['retrain', 'cron', i] : ['retrain', 'cron'];
     if (problem) ctx.addIssue({ code: 'custom', path, input: expression, message: problem });
   }
+  if (spec.deploy?.rollout?.shadow && spec.deploy.target.kind !== 'local')
+    ctx.addIssue({
+      code: 'custom',
+      path: ['deploy', 'rollout', 'shadow'],
+      message: `needs the local target's router, which mirrors requests; ${spec.deploy.target.kind} has none: remove shadow (the skew gate checks the candidate alone)`,
+    });
 });

@@ -50,6 +50,46 @@ export const AnalysisSchema = z.strictObject({
   interval: DurationSchema.prefault('10s'),
 });
 
+/** Drift statistics the shadow stage can compare the two prediction distributions with (sdk/drift). */
+export const SHADOW_DISTANCES = ['jensenshannon', 'psi', 'wasserstein'] as const;
+
+/**
+ * The shadow stage, before the canary steps: the router mirrors a share of live requests to the candidate
+ * (callers always get the champion's answer) and the two are compared on the same requests. A breach stops the
+ * candidate before any user saw it (`ShadowFailed`); a pass goes on to the canary steps. Local target only.
+ */
+export const ShadowSchema = z.strictObject({
+  /** Share of live requests mirrored to the candidate (0 < share ≤ 1). */
+  share: z.number().gt(0, 'must be above 0: the share of live requests mirrored, e.g. 0.1').max(1).default(0.1),
+  /** How long the stage mirrors before it is judged. */
+  duration: DurationSchema.prefault('5m'),
+  /** How often the comparison is updated (the status shows it; a conclusive breach stops the stage early). */
+  interval: DurationSchema.prefault('10s'),
+  /** Fewer mirrored requests than this and the comparison is inconclusive; at the end of the stage, a breach. */
+  minRequests: z.number().int().min(1).default(50),
+  /** Highest share of mirrored requests the candidate answers 5xx (or not at all). */
+  maxErrorRate: z.number().min(0).max(1).default(0.01),
+  /** Lowest share of predictions on which the candidate agrees with the champion. */
+  minAgreement: z.number().min(0).max(1).default(0.99),
+  /**
+   * Two predictions agree when their class labels are equal (when they have labels) and every score differs by
+   * at most this much.
+   */
+  tolerance: z.number().min(0).default(1e-6),
+  /** Highest ratio of the candidate's latency to the champion's at a percentile, e.g. { percentile: 95, maxRatio: 2 }. */
+  latency: z
+    .strictObject({ percentile: z.number().gt(0).lt(100).default(95), maxRatio: z.number().positive() })
+    .optional(),
+  /** Highest distance between the two prediction distributions (scores, else class labels). */
+  distribution: z
+    .strictObject({
+      test: z.enum(SHADOW_DISTANCES).default('jensenshannon'),
+      /** Default: the test's drift threshold in sdk/drift (0.1 for all three). */
+      threshold: z.number().positive().optional(),
+    })
+    .prefault({}),
+});
+
 export const RolloutSchema = z
   .strictObject({
     steps: z
@@ -71,6 +111,8 @@ export const RolloutSchema = z
      * the rollout, reject or the approval timeout rolls back. The pipeline's approval policy applies.
      */
     onBreach: z.enum(['rollback', 'pause']).default('rollback'),
+    /** Mirror live requests to the candidate before the canary steps (see ShadowSchema); off when absent. */
+    shadow: ShadowSchema.optional(),
   })
   .superRefine((r, ctx) => {
     if (r.analysis.source === 'router' && r.analysis.queries.length > 0)
@@ -83,3 +125,4 @@ export const RolloutSchema = z
 
 export type Rollout = z.output<typeof RolloutSchema>;
 export type AnalysisSpec = z.output<typeof AnalysisSchema>;
+export type ShadowSpec = z.output<typeof ShadowSchema>;

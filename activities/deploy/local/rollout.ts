@@ -22,6 +22,7 @@ import { isOurProcess, readPid, startDetached, stopProcessGroup } from '../../pl
 import { pollUntil } from '../../platform/poll.js';
 import type { ObjectStore } from '../../../registry/object-store.js';
 import type { Route, TrafficState } from './traffic-router.js';
+import type { Mirror } from './mirror.js';
 import type { CandidateServers, PromoteInput, RollBackInput, StopInput } from '../types.js';
 
 /** Starts the candidate's server (healthy + smoke) without giving it any traffic. */
@@ -66,13 +67,20 @@ async function ensureRouter(home: string, model: string): Promise<string> {
   return endpoint;
 }
 
-/** Sets the traffic split; `step` names the rollout step (the router's stats restart when it changes). */
-export async function routeTraffic(home: string, input: { model: string; step: string; routes: Route[] }) {
+/**
+ * Sets the traffic split; `step` names the rollout step (the router's stats restart when it changes); `mirror`
+ * sends a share of live requests to the candidate on the side (the shadow stage).
+ */
+export async function routeTraffic(
+  home: string,
+  input: { model: string; step: string; routes: Route[]; mirror?: Mirror },
+) {
   const endpoint = await ensureRouter(home, input.model);
+  const { step, routes, mirror } = input;
   const res = await fetch(`${endpoint}/-/mlops/traffic`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ step: input.step, routes: input.routes } satisfies TrafficState),
+    body: JSON.stringify({ step, routes, ...(mirror && { mirror }) } satisfies TrafficState),
   });
   if (!res.ok) throw new Error(`the router refused the split: HTTP ${res.status} ${await res.text()}`);
   return { routerEndpoint: endpoint };
