@@ -214,7 +214,7 @@ async function main() {
   const retrain = drifted.retrains[0]!;
   say(`  ✔ sustained drift (2 windows in a row) started one retrain run: ${retrain.workflowId}`);
 
-  say('\n4. v2: trained on the newer data, must beat v1 on the same rows, skew gate, canary, all traffic');
+  say('\n4. v2: trained on the newer data, must beat v1 on the same rows, skew gate, shadow, canary, all traffic');
   const v2 = await follow(client, retrain.workflowId, server.address, server.uiUrl);
   say(`  ✔ ${v2.model} v${v2.version.version} takes all traffic at ${endpoint}`);
   await traffic.stop();

@@ -85,6 +85,18 @@ export function closedLoopPipeline(dataFile: string, approvers: string[] = []) {
         steps: [{ traffic: 25 }, { traffic: 100 }],
         bake: '4s', // production default: 5m
         analysis: { minRequests: 5, interval: '2s' }, // production defaults: 20 requests, every 10s
+        // Before any user sees v2: half the live requests mirrored to it for 6 s (production defaults: 10 %, 5m).
+        // A model retrained on drifted data is meant to answer differently from the champion, so agreement and
+        // distance are loose here; against a champion trained on the same data keep the defaults (0.99, 0.1).
+        shadow: {
+          share: 0.5,
+          duration: '6s',
+          interval: '2s',
+          minRequests: 20, // production default: 50
+          minAgreement: 0.6, // v1 is wrong on about one in six of the newer patients: they will disagree there
+          tolerance: 1, // agreement on the class label alone: the two models' probabilities always differ
+          distribution: { threshold: 0.5 },
+        },
       },
     },
     monitor: {

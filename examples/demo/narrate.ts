@@ -34,6 +34,13 @@ export class RunNarrator {
     }
     if (s.skew) once('skew', `  skew gate ${s.skew.status}: ${s.skew.summary}`);
     const r = s.rollout;
+    if (r?.state === 'shadowing' && r.shadow)
+      once(
+        'shadowing',
+        `  shadow: the router mirrors ${r.shadow.share * 100} % of live requests to v${r.candidate}; callers get v${r.champion}'s answers`,
+      );
+    if (r?.shadow && r.state !== 'shadowing' && r.state !== 'starting')
+      once('shadow', `  shadow ${r.shadow.passed ? 'passed' : 'FAILED'}: ${r.shadow.summary}`);
     if (r && r.step > 0) {
       const split = Object.entries(r.traffic)
         .map(([v, pct]) => `v${v} ${pct}%`)

@@ -118,6 +118,8 @@ async function closesTheLoop(demo: Demo): Promise<void> {
     /champion\/challenger: beats champion v1 \(re-evaluated: accuracy/,
     /approved by ml-lead@example.com/,
     /skew gate passed: /,
+    /shadow: the router mirrors 50 % of live requests to v2; callers get v1's answers/,
+    /shadow passed: /,
     /rollout step 1\/2: v2 25% \/ v1 75%|rollout step 1\/2: v1 75% \/ v2 25%/,
     /canary analysis, step 1: passed/,
     /rollout step 2\/2: .*v2 100%/,
