@@ -12,6 +12,10 @@ import {
 } from '../../sdk/approval-identity.js';
 import { ApprovalPolicySchema } from '../../sdk/spec/approval.js';
 import { startCodecServer } from '../../sdk/codec-server.js';
+import { codecApprovalIdentity, resolveIdToken } from '../../cli/approval-identity.js';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { startLocalIssuer, type LocalIssuer } from '../helpers/oidc-issuer.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -183,5 +187,41 @@ describe('approver identity', () => {
         approvalIdentity: { issuers: [], signer },
       }),
     ).rejects.toThrow(/approvalIdentity and token are exclusive/);
+  });
+
+  it('the CLI takes the ID token from a flag, a file or a command, and builds the codec server signer from a PEM', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'approval-cli-'));
+    await fs.writeFile(path.join(dir, 'token'), 'a.b.c\n');
+    expect(await resolveIdToken({ 'id-token': ' x.y.z ' })).toBe('x.y.z');
+    expect(await resolveIdToken({ 'id-token-file': path.join(dir, 'token') })).toBe('a.b.c');
+    expect(await resolveIdToken({ 'id-token-command': 'echo "  c.d.e"' })).toBe('c.d.e');
+    await expect(resolveIdToken({ 'id-token-command': 'exit 3' })).rejects.toThrow(
+      /--id-token-command: "exit 3" failed/,
+    );
+    await expect(resolveIdToken({ 'id-token-file': path.join(dir, 'missing') })).rejects.toThrow(
+      /--id-token-file: cannot read/,
+    );
+
+    expect(codecApprovalIdentity({})).toBeUndefined();
+    expect(() => codecApprovalIdentity({ 'ui-issuer': idp.issuer })).toThrow(/--ui-issuer needs --ui-audience/);
+    const pem = path.join(dir, 'key.pem');
+    const { privateKey } = generateKeyPairSync('ed25519');
+    await fs.writeFile(pem, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const identity = codecApprovalIdentity({
+      'ui-issuer': idp.issuer,
+      'ui-audience': ['ui'],
+      'assertion-key-file': pem,
+      'assertion-kid': 'k9',
+    })!;
+    expect(identity.signer).toMatchObject({ alg: 'EdDSA', kid: 'k9', issuer: 'temporal-mlops-codec-server' });
+    expect(identity.issuers).toEqual([{ issuer: idp.issuer, audiences: ['ui'], kind: 'oidc' }]);
+    const rsa = path.join(dir, 'rsa.pem');
+    await fs.writeFile(
+      rsa,
+      generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    );
+    expect(() =>
+      codecApprovalIdentity({ 'ui-issuer': idp.issuer, 'ui-audience': ['ui'], 'assertion-key-file': rsa }),
+    ).toThrow(/is a rsa key; use P-256 \(ES256\) or Ed25519/);
   });
 });
