@@ -44,6 +44,7 @@ import {
   type RegisterInput,
 } from '../registry/registry.js';
 import { runTrainingStep } from './train/backends.js';
+import { verifyApprover, type VerifyApproverInput, type VerifyApproverResult } from './approval/verify-approver.js';
 
 /** A worker's configuration of its activities. */
 export interface ActivityOptions {
@@ -148,6 +149,11 @@ export function createActivities(options: ActivityOptions = {}) {
     /** The approval decision into the version's manifest. */
     async recordApproval(input: { version: RegisteredVersion; store?: string; record: ApprovalRecord }): Promise<void> {
       await recordApproval(storeFor(input.store), input.version, input.record);
+    },
+
+    /** Approval identity `verified`: checks the proof a decision carries (a bad proof is an answer, not a failure). */
+    async verifyApprover(input: VerifyApproverInput): Promise<VerifyApproverResult> {
+      return verifyApprover(storeFor(input.store), currentWorkflowId('unknown'), input);
     },
 
     /** Drift of the newest closed serving window after `afterWindow`; null when there is none yet. */

@@ -10,7 +10,8 @@ import { parseArgs } from 'node:util';
 import { openObjectStore } from '../registry/object-store.js';
 import { readManifest } from '../registry/registry.js';
 import { DATA_USAGE, dataCommand } from './data.js';
-import { MODELS_USAGE, modelsCommand } from './models.js';
+import { formatEntry, formatIdentity, MODELS_USAGE, modelsCommand } from './models.js';
+import { codecApprovalIdentity, resolveIdToken } from './approval-identity.js';
 import { PipelineClient } from '../sdk/client.js';
 import { startCodecServer } from '../sdk/codec-server.js';
 import { encryptionFromEnv } from '../sdk/encryption.js';
@@ -23,11 +24,15 @@ const USAGE = `Usage:
   temporal-mlops show <workflowId>                                  stage, metrics, gate, approval trail
   temporal-mlops approve <workflowId> --by EMAIL [--comment TEXT]   approve a waiting candidate (exit 1 if refused)
   temporal-mlops reject <workflowId> --by EMAIL [--comment TEXT]    reject a waiting candidate (exit 1 if refused)
+      proof of who decides (approval identity 'verified'): --id-token JWT | --id-token-file FILE |
+      --id-token-command 'gcloud auth print-identity-token' (or $MLOPS_ID_TOKEN, $MLOPS_ID_TOKEN_COMMAND)
   temporal-mlops decision <model>@<version> [--store URI]           the decision record kept in the registry
   temporal-mlops setup-search-attributes                            register Mlops* search attributes (once per cluster)
   temporal-mlops codec-server [--port 8081] [--host 127.0.0.1] [--ui-origin URL]...
                                   decrypt payloads for the Web UI (keys from $MLOPS_ENCRYPTION_KEYS[_FILE];
                                   bearer token check with $MLOPS_CODEC_SERVER_TOKEN)
+      vouch for Web UI approvers: --ui-issuer URL --ui-audience CLIENT_ID --assertion-key-file PEM
+      [--assertion-kid KID] [--assertion-issuer NAME] (see README, Verified approvers)
 ${MODELS_USAGE}
 ${DATA_USAGE}
 Options: --profile NAME (or $TEMPORAL_PROFILE; from temporal.toml, see \`temporal config\`), --address HOST:PORT
@@ -69,7 +74,7 @@ export function formatStatus(s: PipelineStatus): string {
 function formatAttempts(attempts: PipelineStatus['approval']['attempts']): string[] {
   return attempts.map(
     (a) =>
-      `  ${a.at} ${a.decision} by ${a.by ?? '?'} via ${a.via}: ${a.accepted ? 'accepted' : `REFUSED (${a.reason})`}${a.comment ? ` "${a.comment}"` : ''}`,
+      `  ${a.at} ${a.decision} by ${a.by ?? '?'} via ${a.via}${a.identity ? ` (${formatIdentity(a.identity)})` : ''}: ${a.accepted ? 'accepted' : `REFUSED (${a.reason})`}${a.comment ? ` "${a.comment}"` : ''}`,
   );
 }
 
@@ -80,10 +85,9 @@ export function formatDecision(model: string, version: number, status: string, r
     `decision: ${record.decision} at ${record.decidedAt} (requested by ${record.requestedBy})`,
     `policy: quorum ${record.policy.quorum} of ${record.policy.approvers.join(', ') || 'anyone'}; separation of duties ${record.policy.separationOfDuties ? 'on' : 'off'}; timeout ${formatDuration(record.policy.timeoutMs)} then ${record.policy.onTimeout}`,
     ...(record.escalated ? [`escalated at ${record.escalated.at} to ${record.escalated.approvers.join(', ')}`] : []),
-    ...record.approvals.map((a) => `approved by ${a.by} at ${a.at}: "${a.comment}"`),
-    ...(record.rejection
-      ? [`rejected by ${record.rejection.by} at ${record.rejection.at}: "${record.rejection.comment}"`]
-      : []),
+    ...(record.policy.identity ? [`identity: ${record.policy.identity}`] : []),
+    ...record.approvals.map((a) => `approved ${formatEntry(a)}`),
+    ...(record.rejection ? [`rejected ${formatEntry(record.rejection)}`] : []),
     'attempts:',
     ...formatAttempts(record.attempts),
   ].join('\n');
@@ -115,7 +119,9 @@ async function decisionCommand(ref: string, values: { store?: string; json: bool
 }
 
 /** `codec-server`: serves until SIGINT/SIGTERM. */
-async function codecServerCommand(values: { port?: string; host?: string; 'ui-origin'?: string[] }): Promise<number> {
+async function codecServerCommand(
+  values: { port?: string; host?: string; 'ui-origin'?: string[] } & Parameters<typeof codecApprovalIdentity>[0],
+): Promise<number> {
   const codec = encryptionFromEnv();
   if (!codec) {
     console.error(
@@ -127,6 +133,13 @@ async function codecServerCommand(values: { port?: string; host?: string; 'ui-or
   const origins = values['ui-origin']?.length
     ? values['ui-origin']
     : ['http://localhost:8233', 'http://127.0.0.1:8233'];
+  let approvalIdentity;
+  try {
+    approvalIdentity = codecApprovalIdentity(values);
+  } catch (err) {
+    console.error((err as Error).message);
+    return 2;
+  }
   const server = await startCodecServer({
     codec,
     port,
@@ -134,9 +147,10 @@ async function codecServerCommand(values: { port?: string; host?: string; 'ui-or
     allowedOrigins: origins,
     token: process.env.MLOPS_CODEC_SERVER_TOKEN || undefined,
     log: (line) => console.error(line),
+    approvalIdentity,
   });
   console.log(
-    `codec server listening on ${server.url} (keys ${codec.keyIds.join(', ')}; UI origins ${origins.join(', ')}${process.env.MLOPS_CODEC_SERVER_TOKEN ? '; bearer token required' : ''})`,
+    `codec server listening on ${server.url} (keys ${codec.keyIds.join(', ')}; UI origins ${origins.join(', ')}${process.env.MLOPS_CODEC_SERVER_TOKEN ? '; bearer token required' : ''}${approvalIdentity ? `; vouching for Web UI approvers of ${approvalIdentity.issuers[0]!.issuer}, assertions at ${server.url}/.well-known/jwks.json` : ''})`,
   );
   await new Promise<void>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
@@ -162,6 +176,14 @@ async function main(argv: string[]): Promise<number> {
       port: { type: 'string' },
       host: { type: 'string' },
       'ui-origin': { type: 'string', multiple: true },
+      'id-token': { type: 'string' },
+      'id-token-file': { type: 'string' },
+      'id-token-command': { type: 'string' },
+      'ui-issuer': { type: 'string' },
+      'ui-audience': { type: 'string', multiple: true },
+      'assertion-key-file': { type: 'string' },
+      'assertion-kid': { type: 'string' },
+      'assertion-issuer': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -238,8 +260,13 @@ async function main(argv: string[]): Promise<number> {
       }
       default: {
         const decision = command as 'approve' | 'reject';
-        const attempt = await client[decision](target!, { by: values.by!, comment: values.comment });
-        console.log(`${decision} by ${attempt.by} accepted for ${target}`);
+        const idToken = await resolveIdToken(values);
+        const attempt = await client[decision](
+          target!,
+          { by: values.by!, comment: values.comment },
+          { idToken, store: values.store ?? process.env.MLOPS_STORE },
+        );
+        console.log(`${decision} by ${attempt.by} accepted for ${target} (${formatIdentity(attempt.identity)})`);
         return 0;
       }
     }

@@ -1,6 +1,7 @@
 /** `temporal-mlops models ...`: the registry from the terminal (list, show, lineage, live). */
 import { deploymentLog, getAlias, liveAt } from '../registry/aliases.js';
 import type { ObjectStore } from '../registry/object-store.js';
+import type { ApprovalEntry, VerifiedIdentity } from '../sdk/run-types.js';
 import { listVersions, readManifest, type Manifest } from '../registry/registry.js';
 
 export const MODELS_USAGE = `  temporal-mlops models list                                    models with their latest version and aliases
@@ -75,10 +76,10 @@ function lineageText(m: Manifest): string {
   ];
   const a = m.approval;
   lines.push(
-    a
-      ? `approval:   ${a.decision} at ${a.decidedAt}; ${a.approvals.map((x) => `${x.by} ("${x.comment}")`).join(', ') || 'no approvals'}${a.rejection ? `; rejected by ${a.rejection.by} ("${a.rejection.comment}")` : ''}; ${a.attempts.length} attempt(s) recorded`
-      : 'approval:   pending',
+    a ? `approval:   ${a.decision} at ${a.decidedAt}; ${a.attempts.length} attempt(s) recorded` : 'approval:   pending',
   );
+  for (const x of a?.approvals ?? []) lines.push(`  approved ${formatEntry(x)}`);
+  if (a?.rejection) lines.push(`  rejected ${formatEntry(a.rejection)}`);
   lines.push(
     `artifacts:  ${m.artifacts.map((x) => `${x.path} (${x.bytes} B, sha256 ${x.sha256.slice(0, 12)})`).join(', ')}`,
   );
@@ -160,4 +161,14 @@ export async function modelsCommand(
       console.error(`Unknown models subcommand "${sub ?? ''}".\n${MODELS_USAGE}`);
       return 2;
   }
+}
+
+/** How a person's identity was established: `verified (oidc, issuer …)` or `declared`. */
+export function formatIdentity(identity: VerifiedIdentity | undefined): string {
+  return identity ? `verified (${identity.via}, issuer ${identity.issuer}, subject ${identity.subject})` : 'declared';
+}
+
+/** One approval or rejection: by, verified or declared, issuer, time, comment. */
+export function formatEntry(e: ApprovalEntry): string {
+  return `by ${e.by} (${formatIdentity(e.identity)}) at ${e.at}: "${e.comment}"`;
 }

@@ -84,6 +84,15 @@ export class GcsObjectStore implements ObjectStore {
     }
   }
 
+  async delete(key: string): Promise<void> {
+    try {
+      await this.bucket.file(this.name(key)).delete();
+    } catch (err) {
+      if (isStatus(err, 404)) return;
+      throw new Error(`Deleting ${this.uri(key)} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   async put(key: string, data: Buffer | string, options: PutOptions = {}): Promise<string> {
     const file = this.bucket.file(this.name(key));
     // GCS generations are integers; anything else cannot match the object's.

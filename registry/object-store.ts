@@ -41,6 +41,8 @@ export interface ObjectStore {
   putFile(key: string, localPath: string, options?: PutOptions): Promise<{ sha256: string; bytes: number }>;
   /** A local path for a stored object when the store is on this machine, else undefined. */
   localPath(key: string): string | undefined;
+  /** Removes an object; absent is fine. */
+  delete(key: string): Promise<void>;
 }
 
 function checkKey(key: string): string {
@@ -73,6 +75,10 @@ export class FileObjectStore implements ObjectStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.localPath(key), { force: true });
   }
 
   async put(key: string, data: Buffer | string, options: PutOptions = {}): Promise<string> {

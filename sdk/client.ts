@@ -1,4 +1,5 @@
 /** `PipelineClient`: start runs, read their status, approve or reject, await results as typed errors. */
+import path from 'node:path';
 import {
   Client,
   type Connection,
@@ -29,6 +30,7 @@ import type {
   Trigger,
 } from './run-types.js';
 import { ApprovalPayloadSchema, type ApprovalPayload } from './spec/approval.js';
+import { idTokenObjectKey, sha256Hex, type StoredIdToken } from './approval-identity.js';
 import { ParamsSchema } from './spec/common.js';
 import { parseOrThrow } from './validate.js';
 import { connectClient, DEFAULT_TASK_QUEUE, resolveConnectionOptions, type ConnectionOptions } from './connection.js';
@@ -55,6 +57,25 @@ export interface PipelineClientOptions extends ConnectionOptions {
    * `MLOPS_ENCRYPTION_KEYS` / `MLOPS_ENCRYPTION_KEYS_FILE` when set. Use the same keys as the worker.
    */
   encryption?: EncryptionSetting;
+}
+
+/** Proof of who decides, for pipelines whose approval identity is `verified`. */
+export interface DecisionOptions {
+  /**
+   * The approver's OIDC ID token (e.g. `gcloud auth print-identity-token`). It is put in the registry store for
+   * the worker to verify and delete; the decision sent to the workflow carries only its sha256.
+   */
+  idToken?: string;
+  /**
+   * The registry store the workers use (`register.store` of the pipeline, else the workers' default); default
+   * `MLOPS_STORE`, else `file://$MLOPS_HOME/store` (`./.mlops/store`), as a worker resolves it.
+   */
+  store?: string;
+}
+
+/** The registry store a worker uses by default: `MLOPS_STORE`, else `<MLOPS_HOME or ./.mlops>/store`. */
+function defaultStore(): string {
+  return process.env.MLOPS_STORE ?? path.join(path.resolve(process.env.MLOPS_HOME ?? '.mlops'), 'store');
 }
 
 export interface StartOptions {
@@ -225,23 +246,27 @@ export class PipelineClient {
   /**
    * Approves through the `approve` Update and returns the recorded attempt. A refusal by the policy (not an
    * approver, self-approval, duplicate, wrong stage) throws `PipelineError` with code `ApprovalRefused`
-   * and the reason; it is in the audit trail either way.
+   * and the reason; it is in the audit trail either way. With `options.idToken`, the decision proves who sent it
+   * (approval identity `verified`).
    */
-  async approve(run: RunRef, payload: ApprovalPayload): Promise<ApprovalAttempt> {
-    return this.decide(run, 'approve', payload);
+  async approve(run: RunRef, payload: ApprovalPayload, options?: DecisionOptions): Promise<ApprovalAttempt> {
+    return this.decide(run, 'approve', payload, options);
   }
 
   /** Rejects through the `reject` Update; an accepted reject vetoes the candidate. */
-  async reject(run: RunRef, payload: ApprovalPayload): Promise<ApprovalAttempt> {
-    return this.decide(run, 'reject', payload);
+  async reject(run: RunRef, payload: ApprovalPayload, options?: DecisionOptions): Promise<ApprovalAttempt> {
+    return this.decide(run, 'reject', payload, options);
   }
 
   private async decide(
     run: RunRef,
     decision: 'approve' | 'reject',
     payload: ApprovalPayload,
+    options: DecisionOptions = {},
   ): Promise<ApprovalAttempt> {
     const body = parseOrThrow(ApprovalPayloadSchema, payload, `${decision} payload`, 'InvalidInput');
+    const put = options.idToken !== undefined ? await this.putIdToken(idOf(run), decision, body, options) : undefined;
+    if (put) body.proof = put.proof;
     const handle = this.handle(run);
     try {
       return await handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [body] });
@@ -258,7 +283,33 @@ export class PipelineClient {
           });
       }
       throw toPipelineError(err);
+    } finally {
+      // The worker deletes the token when it reads it; a decision refused before that must not leave it behind.
+      await put?.remove();
     }
+  }
+
+  /** Puts the ID token where the worker's `verifyApprover` reads it; returns the proof the decision carries. */
+  private async putIdToken(
+    workflowId: string,
+    decision: 'approve' | 'reject',
+    body: ApprovalPayload,
+    options: DecisionOptions,
+  ): Promise<{ proof: { idTokenSha256: string }; remove: () => Promise<void> }> {
+    const token = (options.idToken ?? '').trim();
+    if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) {
+      throw new PipelineError(
+        'InvalidInput',
+        'idToken: not a JWT (three base64url parts separated by dots); pass the ID token itself, e.g. the output of `gcloud auth print-identity-token`',
+      );
+    }
+    const { openObjectStore } = await import('../registry/object-store.js');
+    const store = openObjectStore(options.store ?? defaultStore());
+    const idTokenSha256 = sha256Hex(token);
+    const stored: StoredIdToken = { token, decision, by: body.by, comment: body.comment };
+    const key = idTokenObjectKey(workflowId, idTokenSha256);
+    await store.put(key, JSON.stringify(stored));
+    return { proof: { idTokenSha256 }, remove: () => store.delete(key).catch(() => undefined) };
   }
 
   /** Runs waiting for an approval decision, oldest first (needs the search attributes; see `hasSearchAttributes`). */

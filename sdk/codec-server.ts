@@ -7,11 +7,25 @@
  * The browser calls it across origins, so it answers CORS for the UI's origin(s) only. With a token, each request
  * needs `Authorization: Bearer <token>` (scripts and `temporal --codec-auth`); to gate people in the UI, run it
  * behind your single sign-on proxy.
+ *
+ * With `approvalIdentity`, it vouches for Web UI approvers: the UI (codec `passAccessToken: true`) sends the signed-in
+ * user's access token as `Authorization: Bearer …` and the ID token as `Authorization-Extras` (temporalio/ui
+ * `src/lib/services/data-encoder.ts`). When an `/encode` payload is a decision `{ by, comment }`, the token is
+ * verified against the UI's issuer and the payload is stamped with `proof: { assertion }`, a short-lived JWT this
+ * server signs (published at `/.well-known/jwks.json`), or `proof: { refused }` saying why it could not vouch.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import type { Payload, PayloadCodec } from '@temporalio/common';
+import {
+  IdentityRefused,
+  signAssertion,
+  signerJwks,
+  verifyIdToken,
+  type AssertionSigner,
+} from './approval-identity.js';
+import type { IdentityIssuer } from './spec/approval.js';
 
 /** Options of `startCodecServer`. */
 export interface CodecServerOptions {
@@ -27,6 +41,13 @@ export interface CodecServerOptions {
   /** Largest request body accepted (default 32 MiB). */
   maxBodyBytes?: number;
   log?: (line: string) => void;
+  /** Vouch for Web UI approvers (approval identity `verified`); exclusive with `token`, whose header the UI uses. */
+  approvalIdentity?: {
+    /** The Web UI's OIDC issuer(s) and client id(s): the tokens the UI forwards are checked against them. */
+    issuers: IdentityIssuer[];
+    /** The key assertions are signed with; the pipeline's `approval.issuers` trusts its JWKS (kind `codec-server`). */
+    signer: AssertionSigner;
+  };
 }
 
 /** A running codec server. */
@@ -72,6 +93,64 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
   });
 }
 
+/** A Web UI decision payload: JSON with a string `by`. Anything else passes through untouched. */
+function decisionOf(p: Payload): Record<string, unknown> | undefined {
+  if (Buffer.from(p.metadata?.encoding ?? new Uint8Array()).toString() !== 'json/plain') return undefined;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8'));
+    return value &&
+      typeof value === 'object' &&
+      !Array.isArray(value) &&
+      typeof (value as { by?: unknown }).by === 'string'
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The token the Web UI forwards: the ID token (`Authorization-Extras`), else the bearer access token. */
+function uiToken(req: IncomingMessage): string | undefined {
+  const extras = req.headers['authorization-extras'];
+  if (typeof extras === 'string' && extras.trim()) return extras.trim();
+  return /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim() || undefined;
+}
+
+/** Stamps each decision payload with the proof of who sent it (`approvalIdentity`). */
+async function stampDecisions(
+  payloads: Payload[],
+  req: IncomingMessage,
+  identity: NonNullable<CodecServerOptions['approvalIdentity']>,
+  log: (line: string) => void,
+): Promise<Payload[]> {
+  return Promise.all(
+    payloads.map(async (p) => {
+      const decision = decisionOf(p);
+      if (!decision) return p;
+      const by = String(decision.by);
+      const comment = typeof decision.comment === 'string' ? decision.comment : '';
+      const token = uiToken(req);
+      let proof: { assertion: string } | { refused: string };
+      if (!token) {
+        proof = { refused: 'the Web UI sent no token; set codec passAccessToken: true in the UI server config' };
+      } else {
+        try {
+          const who = await verifyIdToken(token, by, identity.issuers);
+          proof = { assertion: await signAssertion(identity.signer, { by, comment }, who) };
+        } catch (err) {
+          proof = {
+            refused:
+              err instanceof IdentityRefused ? err.message : `could not check the token: ${(err as Error).message}`,
+          };
+        }
+      }
+      if ('refused' in proof) log(`codec-server: not vouching for ${by}: ${proof.refused}`);
+      const data = Buffer.from(JSON.stringify({ ...decision, proof }));
+      return { ...p, data: new Uint8Array(data) };
+    }),
+  );
+}
+
 function tokenMatches(header: string | undefined, token: string): boolean {
   const given = Buffer.from(/^Bearer (.+)$/i.exec(header ?? '')?.[1] ?? '');
   const want = Buffer.from(token);
@@ -89,6 +168,13 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
   const log = options.log ?? (() => undefined);
   const limit = options.maxBodyBytes ?? 32 << 20;
   const origins = new Set(options.allowedOrigins.map((o) => o.replace(/\/+$/, '')));
+  const identity = options.approvalIdentity;
+  if (identity && options.token) {
+    throw new Error(
+      'codec server: approvalIdentity and token are exclusive (the Web UI sends its user token in the Authorization header); drop token',
+    );
+  }
+  const jwks = identity ? await signerJwks(identity.signer) : undefined;
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const origin = req.headers.origin;
@@ -113,6 +199,8 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
       return send(204);
     }
     if (req.method === 'GET' && last === 'health') return send(200, { ok: true });
+    if (req.method === 'GET' && jwks && (req.url ?? '').split('?')[0]!.endsWith('/.well-known/jwks.json'))
+      return send(200, jwks);
     if (req.method !== 'POST' || (last !== 'encode' && last !== 'decode'))
       return send(404, { error: 'POST …/encode or …/decode' });
     if (origin && !origins.has(origin)) return send(403, { error: `origin ${origin} is not allowed` });
@@ -127,6 +215,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
       return send((err as { status?: number }).status ?? 400, { error: `bad request: ${(err as Error).message}` });
     }
     try {
+      if (last === 'encode' && identity) payloads = await stampDecisions(payloads, req, identity, log);
       const out = last === 'encode' ? await options.codec.encode(payloads) : await options.codec.decode(payloads);
       send(200, { payloads: out.map(toJson) });
     } catch (err) {

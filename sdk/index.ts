@@ -8,6 +8,7 @@ export {
   type PipelineRun,
   type StartOptions,
   type PipelineClientOptions,
+  type DecisionOptions,
 } from './client.js';
 export { PipelineError, PIPELINE_ERROR_CODES, type PipelineErrorCode } from './errors.js';
 export { evaluateGate } from './gate.js';
@@ -23,6 +24,7 @@ export {
 } from './connection.js';
 export { EncryptionCodec, encryptionFromEnv, type EncryptionKey, type EncryptionOptions } from './encryption.js';
 export { startCodecServer, type CodecServer, type CodecServerOptions } from './codec-server.js';
+export { verifyIdToken, verifyAssertion, signAssertion, type AssertionSigner } from './approval-identity.js';
 export type {
   Trigger,
   PipelineRunInput,
@@ -40,6 +42,8 @@ export type {
   RegisteredVersion,
   ApprovalAttempt,
   ApprovalRecord,
+  ApprovalEntry,
+  VerifiedIdentity,
   Deployment,
   RolloutRecord,
   AnalysisReport,

@@ -1,5 +1,4 @@
 /** The data a pipeline run carries and reports: workflow input, stage results, status and result. Sandbox-safe. */
-import type { ApprovalPayload } from './spec/approval.js';
 import type { PipelineSpec, Stage } from './spec/pipeline.js';
 
 /** Why a run started; recorded in lineage. */
@@ -149,6 +148,30 @@ export interface RegisteredVersion {
   manifestUri: string;
 }
 
+/**
+ * Who vouched for an approver (identity `verified`): never the token, only where it came from and its hash.
+ * `via` is `oidc` for the approver's own ID token (CLI, SDK) and `web-ui` for the codec server's assertion.
+ */
+export interface VerifiedIdentity {
+  via: 'oidc' | 'web-ui';
+  /** The OIDC issuer of the person's token (for `web-ui`, the UI's issuer the codec server checked). */
+  issuer: string;
+  subject: string;
+  email: string;
+  /** sha256 (hex) of the person's token; the token itself is never recorded. */
+  tokenSha256: string;
+  /** When the token or assertion expires. */
+  expiresAt: string;
+}
+
+/** An accepted approval or rejection. `identity` is set when it was verified; without it, `by` was declared. */
+export interface ApprovalEntry {
+  by: string;
+  comment: string;
+  at: string;
+  identity?: VerifiedIdentity;
+}
+
 /** One approve/reject attempt, accepted or refused, as the audit trail keeps it. */
 export interface ApprovalAttempt {
   at: string;
@@ -159,6 +182,8 @@ export interface ApprovalAttempt {
   accepted: boolean;
   /** Why it was refused, when it was. */
   reason?: string;
+  /** Who vouched for `by` (identity `verified`, when the proof checked out). */
+  identity?: VerifiedIdentity;
 }
 
 export interface ApprovalRecord {
@@ -172,13 +197,15 @@ export interface ApprovalRecord {
     separationOfDuties: boolean;
     timeoutMs: number;
     onTimeout: 'reject' | 'escalate';
+    /** `verified` when each decision had to prove who sent it (absent in records made before it existed). */
+    identity?: 'declared' | 'verified';
   };
   /** Set when the first timeout passed and the decision moved to the escalation list. */
   escalated?: { at: string; approvers: string[]; quorum: number };
   /** When the reminder step was called. */
   remindedAt?: string;
-  approvals: (ApprovalPayload & { at: string })[];
-  rejection?: ApprovalPayload & { at: string };
+  approvals: ApprovalEntry[];
+  rejection?: ApprovalEntry;
   attempts: ApprovalAttempt[];
 }
 

@@ -7,21 +7,29 @@
  * Refusals happen in the Update *handler*, not its validator, on purpose: a validator's rejection leaves no
  * trace in history, and the audit trail must show refused attempts too. The validator only turns away
  * decisions on pipelines that need none.
+ *
+ * With `identity: 'verified'` the handlers are asynchronous: each decision's proof (the hash of an ID token the
+ * client put in the registry store, or the codec server's assertion) is checked by the `verifyApprover` activity,
+ * and a proof counts once per run. With `declared` the handlers are the synchronous ones they always were, so
+ * recorded histories replay with the same commands.
  */
-import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
-import {
-  ApprovalPayloadSchema,
-  expandApprovers,
-  type ApprovalPayload,
-  type ApprovalPolicy,
-} from '../sdk/spec/approval.js';
-import type { ApprovalAttempt, ApprovalRecord } from '../sdk/run-types.js';
+import { ApplicationFailure, condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { PipelineActivities } from '../activities/index.js';
+import { ApprovalPayloadSchema, expandApprovers, type ApprovalPolicy } from '../sdk/spec/approval.js';
+import type { ApprovalAttempt, ApprovalEntry, ApprovalRecord, VerifiedIdentity } from '../sdk/run-types.js';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from './messages.js';
 
 const PAYLOAD_HELP = 'One JSON argument: {"by": "you@company.com", "comment": "why"}.';
+const PROOF_HELP =
+  "approval.identity is 'verified': send the decision with your ID token (temporal-mlops approve --id-token-file FILE, or client.approve(run, payload, { idToken })), or from the Web UI through a codec server that vouches for you";
+
+const { verifyApprover } = proxyActivities<PipelineActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 3, initialInterval: '1s' },
+});
 
 type Decision = ApprovalAttempt['decision'];
-type Entry = ApprovalPayload & { at: string };
+type Entry = ApprovalEntry;
 
 /** Collects decisions for one run; `wait()` opens the gate and returns the outcome. */
 export class ApprovalGate {
@@ -33,31 +41,28 @@ export class ApprovalGate {
   private rejection?: Entry;
   private state: 'not-open' | 'open' | 'closed' = 'not-open';
   private readonly firstApprovers: string[];
+  /** Proofs (token hashes, assertion ids) that already decided in this run, and when. */
+  private readonly usedProofs = new Map<string, string>();
 
   constructor(
     private readonly policy: ApprovalPolicy,
     private readonly requestedBy: string,
+    /** The registry store clients put ID tokens in (`register.store`; the worker's default when absent). */
+    private readonly store?: string,
   ) {
     this.firstApprovers = expandApprovers(policy.approvers, policy.groups);
   }
 
   /** Registers the handlers; call at workflow start so early decisions are recorded (and refused), not lost. */
   install(): void {
+    if (this.policy.identity === 'verified') return this.installVerified();
     setHandler(approveSignal, (raw) => void this.offer('approve', raw, 'signal'), {
       description: `Approve the candidate model for deployment. ${PAYLOAD_HELP}`,
     });
     setHandler(rejectSignal, (raw) => void this.offer('reject', raw, 'signal'), {
       description: `Reject the candidate model; the run ends with ApprovalRejected. ${PAYLOAD_HELP}`,
     });
-    const validator = (_raw: unknown) => {
-      if (!this.policy.required) {
-        throw ApplicationFailure.create({
-          type: 'ApprovalRefused',
-          message: 'wrong stage: this pipeline does not require approval (approval.required is false)',
-          nonRetryable: true,
-        });
-      }
-    };
+    const validator = this.validator;
     const decide = (decision: Decision) => (raw: unknown) => {
       const attempt = this.offer(decision, raw, 'update');
       if (!attempt.accepted)
@@ -72,6 +77,100 @@ export class ApprovalGate {
       validator,
       description: `Reject and get the verdict at once. ${PAYLOAD_HELP}`,
     });
+  }
+
+  /** Turns away Updates on pipelines that need no approval (a validator's refusal leaves no history). */
+  private readonly validator = (_raw: unknown) => {
+    if (!this.policy.required) {
+      throw ApplicationFailure.create({
+        type: 'ApprovalRefused',
+        message: 'wrong stage: this pipeline does not require approval (approval.required is false)',
+        nonRetryable: true,
+      });
+    }
+  };
+
+  /** Handlers that count a decision only after `verifyApprover` vouched for its sender. */
+  private installVerified(): void {
+    const help = `${PAYLOAD_HELP} ${PROOF_HELP}.`;
+    setHandler(approveSignal, async (raw) => void (await this.offerVerified('approve', raw, 'signal')), {
+      description: `Approve the candidate model for deployment. ${help}`,
+    });
+    setHandler(rejectSignal, async (raw) => void (await this.offerVerified('reject', raw, 'signal')), {
+      description: `Reject the candidate model; the run ends with ApprovalRejected. ${help}`,
+    });
+    const decide = (decision: Decision) => async (raw: unknown) => {
+      const attempt = await this.offerVerified(decision, raw, 'update');
+      if (!attempt.accepted)
+        throw ApplicationFailure.create({ type: 'ApprovalRefused', message: attempt.reason, nonRetryable: true });
+      return attempt;
+    };
+    const validator = this.validator;
+    setHandler(approveUpdate, decide('approve'), {
+      validator,
+      description: `Approve and get the verdict at once. ${help}`,
+    });
+    setHandler(rejectUpdate, decide('reject'), {
+      validator,
+      description: `Reject and get the verdict at once. ${help}`,
+    });
+  }
+
+  /**
+   * Checks one decision's proof, then the policy, and records it. The policy is checked again after the
+   * activity, since the gate may have closed (or the person approved) while the proof was being checked.
+   */
+  async offerVerified(decision: Decision, raw: unknown, via: ApprovalAttempt['via']): Promise<ApprovalAttempt> {
+    const parsed = ApprovalPayloadSchema.safeParse(raw);
+    if (!parsed.success) return this.offer(decision, raw, via);
+    const at = new Date().toISOString();
+    const { comment, proof } = parsed.data;
+    const by = parsed.data.by.toLowerCase();
+    const attempt: ApprovalAttempt = { at, decision, by, comment, via, accepted: false };
+    const refuse = (reason: string, identity?: VerifiedIdentity) => {
+      attempt.reason = reason;
+      if (identity) attempt.identity = identity;
+      this.attempts.push(attempt);
+      return attempt;
+    };
+    if (!proof) return refuse(`unverified: the decision carries no proof of who sent it; ${PROOF_HELP}`);
+    if ('refused' in proof)
+      return refuse(`unverified: the codec server could not vouch for the Web UI user: ${proof.refused}`);
+    const early = 'idTokenSha256' in proof ? this.replayed(`token:${proof.idTokenSha256}`) : undefined;
+    if (early) return refuse(early);
+    const policyFirst = this.refusal(decision, by);
+    if (policyFirst) return refuse(policyFirst);
+    let verified;
+    try {
+      verified = await verifyApprover({
+        decision,
+        by,
+        comment,
+        proof,
+        issuers: this.policy.issuers,
+        store: this.store,
+      });
+    } catch (err) {
+      return refuse(`unverified: the proof could not be checked: ${rootMessage(err)}`);
+    }
+    if ('refused' in verified) return refuse(`unverified: ${verified.refused}`);
+    const reason = this.replayed(verified.replayKey) ?? this.refusal(decision, by);
+    if (reason) return refuse(reason, verified.identity);
+    attempt.accepted = true;
+    attempt.identity = verified.identity;
+    this.usedProofs.set(verified.replayKey, at);
+    const entry: Entry = { by, comment, at, identity: verified.identity };
+    if (decision === 'approve') this.approvals.set(by, entry);
+    else this.rejection = entry;
+    this.attempts.push(attempt);
+    return attempt;
+  }
+
+  private replayed(key: string): string | undefined {
+    const usedAt = this.usedProofs.get(key);
+    if (!usedAt) return undefined;
+    const what = key.startsWith('token:') ? 'this token' : 'this Web UI assertion';
+    return `replayed: ${what} already decided in this run at ${usedAt}; a proof counts once per run`;
   }
 
   /** The approvers allowed now: the escalation list once escalated. Empty means anyone. */
@@ -165,6 +264,7 @@ export class ApprovalGate {
         separationOfDuties: this.policy.separationOfDuties,
         timeoutMs: this.policy.timeout,
         onTimeout: this.policy.onTimeout,
+        identity: this.policy.identity,
       },
       approvals: [...this.approvals.values()],
       attempts: [...this.attempts],
@@ -174,6 +274,13 @@ export class ApprovalGate {
     if (this.remindedAt) record.remindedAt = this.remindedAt;
     return record;
   }
+}
+
+/** The innermost message of an activity failure (its ApplicationFailure), for the audit trail. */
+function rootMessage(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  while (e?.cause) e = e.cause as typeof e;
+  return e?.message ?? String(err);
 }
 
 function byOf(raw: unknown): string | null {

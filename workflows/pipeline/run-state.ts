@@ -49,7 +49,7 @@ export class PipelineRunState {
     this.model = this.spec.model ?? this.spec.name;
     // Scheduled runs get their key from the id the schedule gave them (`pipeline/<name>/schedule-<time>`).
     this.input = { ...input, runKey: input.runKey || workflowInfo().workflowId.split('/').pop()! };
-    this.gate = new ApprovalGate(this.spec.approval, input.requestedBy);
+    this.gate = new ApprovalGate(this.spec.approval, input.requestedBy, this.spec.register.store);
     this.status = initialStatus(this.spec, this.model, this.input, this.gate.allowed);
     setHandler(statusQuery, () => this.snapshotOfStatus());
     this.gate.install();
