@@ -229,5 +229,52 @@ describe('temporal-mlops serve in a Vertex-style container', () => {
     const drifted = report.columns.filter((c) => c.drifted).map((c) => c.column);
     expect(drifted.sort()).toEqual(['petal_length', 'sepal_length']);
     expect(report.drifted).toBe(true); // 2 of 4 columns: share 0.5
+    // No predictions.jsonl in this version's artifacts: prediction drift says why it compared nothing.
+    expect(report.predictions).toMatchObject({
+      drifted: false,
+      skipped: expect.stringMatching(/no predictions.jsonl/),
+    });
+  });
+
+  it('prediction drift: a candidate whose predictions shift while its inputs do not', async () => {
+    // A scores model; the candidate's container reads the first two features into each other's place.
+    const model = { output: 'scores', numeric: Object.keys(iris(rng(1), 0)), mean: [5.5, 3.4, 2.5, 0.8] };
+    Object.assign(model, { std: [0.29, 0.23, 0.58, 0.29], weights: [0.5, -1, 1.5, -2], threshold: 0.5 });
+    const [good, swapped] = await Promise.all([
+      startServed('iris-pred-good', 1, model),
+      startServed('iris-pred-swapped', 1, model, { FIXTURE_SERVE_FAULT: 'swap-features' }),
+    ]);
+    // The training job's offline predictions on 300 evaluation rows: the correct model's answers, asked as the
+    // skew gate asks (not logged).
+    const evaluation = rng(21);
+    const rows = Array.from({ length: 300 }, () => iris(evaluation, 0));
+    const { body } = await predict(good, rows, { 'x-mlops-traffic': 'skew-gate' });
+    const jsonl = rows.map((instance, key) => JSON.stringify({ key, instance, prediction: body.predictions[key] }));
+    for (const name of ['iris-pred-good', 'iris-pred-swapped'])
+      await store.put(`models/${name}/versions/1/artifacts/predictions.jsonl`, jsonl.join('\n') + '\n');
+
+    // The same unshifted traffic to both.
+    await windowStart();
+    const traffic = rng(31);
+    for (let i = 0; i < 40; i++) {
+      const instances = Array.from({ length: 5 }, () => iris(traffic, 0));
+      await Promise.all([predict(good, instances), predict(swapped, instances)]);
+    }
+    const reports = await Promise.all(
+      ['iris-pred-good', 'iris-pred-swapped'].map(async (name) =>
+        computeDriftReport(store, { model: name, version: 1, snapshot, spec }, await closedWindow(name, 200)),
+      ),
+    );
+    for (const r of reports) {
+      expect(r.rows).toBe(200);
+      expect(r.columns.filter((c) => c.drifted)).toEqual([]); // the inputs did not move
+      expect(r.predictions).toMatchObject({ offlineRows: 300, servedRows: 200 });
+      expect(r.predictions!.columns.map((c) => c.column)).toEqual(['prediction', 'prediction.score']);
+    }
+    expect(reports[0]!.predictions!.drifted).toBe(false);
+    expect(reports[1]!.predictions!.drifted).toBe(true);
+    const score = reports[1]!.predictions!.columns.find((c) => c.column === 'prediction.score')!;
+    expect(score).toMatchObject({ test: 'ks', drifted: true });
+    expect(score.score).toBeLessThan(0.001);
   });
 });
