@@ -37,7 +37,7 @@ export function lineChart(
   const pad = (hi - lo) * 0.1;
   lo -= pad;
   hi += pad;
-  const x = (i: number) => L + (W - L - 10) * (points.length === 1 ? 0.5 : i / (points.length - 1));
+  const x = (i: number) => L + (W - L - 50) * (points.length === 1 ? 0.5 : i / (points.length - 1));
   const y = (v: number) => H - B - ((H - B - 10) * (v - lo)) / (hi - lo);
   const ticks = [lo + pad, (lo + hi) / 2, hi - pad]
     .map((t) => `<text x="${L - 6}" y="${y(t) + 4}" text-anchor="end" font-size="11">${num(t)}</text>`)
