@@ -108,8 +108,9 @@ async function* labelRows(
   const source = /\.csv$/i.test(key)
     ? `read_csv(${sqlString(file)}, header=true, all_varchar=true)`
     : `read_parquet(${sqlString(file)})`;
+  // Labels as text, like CSV cells: DECIMAL, BIGINT and BOOLEAN columns then read the same as in a CSV file.
   const rows = await duck.rows(
-    `SELECT CAST(${sqlIdent(labels.idColumn)} AS VARCHAR) AS id, ${sqlIdent(labels.labelColumn)} AS label FROM ${source}`,
+    `SELECT CAST(${sqlIdent(labels.idColumn)} AS VARCHAR) AS id, CAST(${sqlIdent(labels.labelColumn)} AS VARCHAR) AS label FROM ${source}`,
   );
   for (const [i, r] of rows.entries()) yield { id: r.id, label: r.label, row: i + 1 };
 }
