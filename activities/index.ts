@@ -28,6 +28,8 @@ import {
   type DriftCheckInput,
   type DriftReport,
 } from './monitor/monitoring.js';
+import { computeQualityReport, type QualityCheckInput } from './monitor/quality.js';
+import type { QualityReport } from '../sdk/run-types.js';
 import { deployLocal, type DeployInput } from './deploy/local/deploy.js';
 import type { CandidateServers, PromoteInput, RollBackInput, StopInput } from './deploy/types.js';
 import { checkSkew, type SkewInput } from './deploy/skew/gate.js';
@@ -161,6 +163,11 @@ export function createActivities(options: ActivityOptions = {}) {
       const store = storeFor(input.store);
       const window = await latestClosedWindow(store, input.model, input.spec.monitor.window, input.afterWindow);
       return window ? computeDriftReport(store, input, window) : null;
+    },
+
+    /** Model quality of the recent windows from the labels that have arrived (`monitor.labels`). */
+    async checkQuality(input: QualityCheckInput): Promise<QualityReport> {
+      return computeQualityReport(storeFor(input.store), input);
     },
 
     startTriggeredRun,

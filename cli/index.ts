@@ -12,6 +12,7 @@ import { readManifest } from '../registry/registry.js';
 import { DATA_USAGE, dataCommand } from './data.js';
 import { formatEntry, formatIdentity, MODELS_USAGE, modelsCommand } from './models.js';
 import { codecApprovalIdentity, resolveIdToken } from './approval-identity.js';
+import { SERVING_USAGE, collectCommand, serveCommand } from './serving.js';
 import { PipelineClient } from '../sdk/client.js';
 import { startCodecServer } from '../sdk/codec-server.js';
 import { encryptionFromEnv } from '../sdk/encryption.js';
@@ -35,6 +36,7 @@ const USAGE = `Usage:
       [--assertion-kid KID] [--assertion-issuer NAME] (see README, Verified approvers)
 ${MODELS_USAGE}
 ${DATA_USAGE}
+${SERVING_USAGE}
 Options: --profile NAME (or $TEMPORAL_PROFILE; from temporal.toml, see \`temporal config\`), --address HOST:PORT
          (or $TEMPORAL_ADDRESS), --namespace NS (or $TEMPORAL_NAMESPACE), --json
          TLS and API keys: $TEMPORAL_API_KEY, $TEMPORAL_TLS_SERVER_CA_CERT_PATH, $TEMPORAL_TLS_CLIENT_CERT_PATH,
@@ -93,7 +95,7 @@ export function formatDecision(model: string, version: number, status: string, r
   ].join('\n');
 }
 
-function storeUri(flag: string | undefined): string {
+function storeUri(flag?: string): string {
   if (flag) return flag;
   if (process.env.MLOPS_STORE) return process.env.MLOPS_STORE;
   return pathToFileURL(path.resolve(process.env.MLOPS_HOME ?? '.mlops', 'store')).href;
@@ -160,6 +162,15 @@ async function codecServerCommand(
 }
 
 async function main(argv: string[]): Promise<number> {
+  // serve and collect take their own options (and, for serve, a server command after "--").
+  if (argv[0] === 'serve' || argv[0] === 'collect') {
+    try {
+      return await (argv[0] === 'serve' ? serveCommand : collectCommand)(argv.slice(1), storeUri);
+    } catch (err) {
+      console.error(`${argv[0]}: ${(err as Error).message}`);
+      return 2;
+    }
+  }
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,

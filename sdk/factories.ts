@@ -47,6 +47,8 @@ export function localServer(options: WithoutKind<typeof LocalServerTargetSchema>
 /**
  * Serve on a Vertex AI Endpoint: the version's gs:// artifacts are uploaded as a Model with this serving
  * container and deployed with a traffic split; with `deploy.rollout`, traffic moves step by step.
+ * For the monitor, make `temporal-mlops serve --model <name> --store <registry> -- <server command>` the image's
+ * entry point: it logs every prediction to the model's windows (the version from `AIP_STORAGE_URI`).
  *
  * @example vertexEndpoint({ project: 'acme-ml', region: 'us-central1', endpoint: 'churn-prod', servingImage: 'us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-5:latest' })
  */
@@ -58,9 +60,11 @@ export function vertexEndpoint(options: WithoutKind<typeof VertexEndpointTargetS
 
 /**
  * Serve as a KServe InferenceService (the worker's kubeconfig or in-cluster credentials); with
- * `deploy.rollout`, traffic moves through `canaryTrafficPercent`.
+ * `deploy.rollout`, traffic moves through `canaryTrafficPercent`. For the monitor, either `logger: { url }`
+ * (KServe's payload logger, `mode: all`, to a `temporal-mlops collect` at that URL), or a custom predictor whose
+ * command is `temporal-mlops serve --model <name> --store <registry> -- <server command>`.
  *
- * @example kserve({ namespace: 'serving', modelFormat: 'sklearn' })
+ * @example kserve({ namespace: 'serving', modelFormat: 'sklearn', logger: { url: 'http://mlops-collect.monitoring' } })
  */
 export function kserve(options: WithoutKind<typeof KServeTargetSchema>) {
   return deepFreeze(parseOrThrow(KServeTargetSchema, { kind: 'kserve', ...options }, 'kserve() target'));

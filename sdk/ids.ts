@@ -36,6 +36,11 @@ export function driftRunKey(version: number, window: string): string {
   return `drift-v${version}-${window.replace(/[-:.]/g, '').toLowerCase()}`;
 }
 
+/** The run key of a quality-triggered retrain: one per model version and the window that sustained the breach. */
+export function qualityRunKey(version: number, window: string): string {
+  return `quality-v${version}-${window.replace(/[-:.]/g, '').toLowerCase()}`;
+}
+
 /** The run key of a new-data run: stable per object, label-safe, ≤ 40 characters. */
 export function newDataRunKey(objectUri: string): string {
   return `data-${fnv1a64(objectUri)}`;

@@ -6,6 +6,7 @@ export type Trigger =
   | { kind: 'manual' }
   | { kind: 'schedule'; scheduleId: string }
   | { kind: 'drift'; reportUri: string }
+  | { kind: 'quality-degraded'; reportUri: string }
   | { kind: 'new-data'; objectUri: string };
 
 /** Input of the `mlPipeline` workflow. Holds references only, never secrets. */
@@ -454,6 +455,18 @@ export interface DriftReport {
   problems: string[];
   reportUri: string;
   htmlUri: string;
+  /** Served predictions against the training job's offline ones (absent on reports written before it existed). */
+  predictions?: PredictionDriftReport;
+}
+
+/** Prediction drift of a window: the label's distribution and each score's, against `predictions.jsonl`. */
+export interface PredictionDriftReport {
+  drifted: boolean;
+  offlineRows: number;
+  servedRows: number;
+  columns: ColumnReport[];
+  /** Why nothing was compared (no predictions.jsonl, an unreadable one). */
+  skipped?: string;
 }
 
 /** What a model's monitor compares serving windows against: the deployed version and its training snapshot. */
@@ -465,15 +478,62 @@ export interface MonitorReference {
   store?: string;
 }
 
+/** One window's model quality from the labels that have arrived so far. */
+export interface WindowQuality {
+  window: string;
+  predictions: number;
+  labelled: number;
+  metrics: Record<string, number>;
+  /** Bounds broken, e.g. "accuracy 0.61 < min 0.8"; empty when judged and fine. */
+  breaches: string[];
+  /** False while fewer than `minLabels` labels have arrived. */
+  judged: boolean;
+}
+
+/** A quality check: every recent window's metrics, and whether the model is `quality-degraded`. */
+export interface QualityReport {
+  model: string;
+  version: number;
+  checkedAt: string;
+  degraded: boolean;
+  /** The window whose breach made the verdict (the latest of the sustained run). */
+  window?: string;
+  windows: WindowQuality[];
+  labels: { files: number; rows: number; joined: number; unknownIds: number; duplicates: number; wrongType: number };
+  problems: string[];
+  reportUri: string;
+  htmlUri: string;
+}
+
+/** The input of the `monitor.onAlert` step. */
+export interface MonitorAlert {
+  kind: 'drift' | 'prediction-drift' | 'quality-degraded';
+  model: string;
+  version: number;
+  window: string;
+  /** One line for a chat message. */
+  summary: string;
+  reportUri: string;
+  htmlUri: string;
+}
+
 /** The monitor's state, carried across continue-as-new. */
 export interface MonitorState {
   lastWindow?: string;
   /** Consecutive drifted windows. */
   streak: number;
   lastRetrainAt?: string;
-  retrains: { workflowId: string; window: string; at: string; reportUri: string }[];
+  retrains: {
+    workflowId: string;
+    window: string;
+    at: string;
+    reportUri: string;
+    kind?: 'drift' | 'quality-degraded';
+  }[];
   latest?: DriftReport;
   checks: number;
+  /** The latest quality check (with `monitor.labels`). */
+  quality?: QualityReport;
 }
 
 /** What the monitor's `status` query answers. */

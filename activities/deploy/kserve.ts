@@ -109,6 +109,17 @@ async function waitReady(t: KServeTarget, name: string, gen: number): Promise<In
   return ready;
 }
 
+/** `spec.predictor.logger` for the target's logger option: both halves of every inference, with the version. */
+export function predictorLogger(t: KServeTarget) {
+  if (!t.logger) return undefined;
+  return {
+    url: t.logger.url,
+    mode: 'all',
+    metadataAnnotations: [VERSION_ANNOTATION],
+    ...(t.logger.metadataHeaders ? { metadataHeaders: t.logger.metadataHeaders } : {}),
+  };
+}
+
 function predictorModel(t: KServeTarget, store: ObjectStore, model: string, version: number) {
   return {
     modelFormat: { name: t.modelFormat },
@@ -130,7 +141,11 @@ export async function startKServeCandidate(input: DeployInput, store: ObjectStor
       kind: 'InferenceService',
       metadata: { name, namespace: t.namespace, annotations: { [VERSION_ANNOTATION]: String(version) } },
       spec: {
-        predictor: { model: candidateModel, ...(t.serviceAccount ? { serviceAccountName: t.serviceAccount } : {}) },
+        predictor: {
+          model: candidateModel,
+          ...(t.serviceAccount ? { serviceAccountName: t.serviceAccount } : {}),
+          ...(t.logger ? { logger: predictorLogger(t) } : {}),
+        },
       },
     };
     const created = await kube(t, (api) => api.createObject<InferenceService>(ISVC, t.namespace, body));
@@ -146,7 +161,15 @@ export async function startKServeCandidate(input: DeployInput, store: ObjectStor
   const alreadyOurs = existing.spec.predictor.model?.storageUri === candidateModel.storageUri;
   const patched = alreadyOurs
     ? existing
-    : await patch(t, name, { spec: { predictor: { model: candidateModel, canaryTrafficPercent: 0 } } });
+    : await patch(t, name, {
+        spec: {
+          predictor: {
+            model: candidateModel,
+            canaryTrafficPercent: 0,
+            ...(t.logger ? { logger: predictorLogger(t) } : {}),
+          },
+        },
+      });
   try {
     const ready = await waitReady(t, name, patched.metadata.generation ?? 1);
     const revision = ready.status!.components!.predictor!.latestReadyRevision!;

@@ -15,11 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import {
-  binnedShares,
   categoricalColumnDrift,
   cleanSorted,
   columnDrift,
-  countTable,
   datasetDrift,
   type ColumnDrift,
   type ColumnKind,
@@ -45,6 +43,10 @@ import { csvHeader, MISSING_MARKERS } from '../ingest/checks.js';
 import { DuckSession, sqlIdent, sqlList, sqlString } from '../ingest/duckdb.js';
 import { downloadTo, openObjectStream } from '../ingest/sources.js';
 import type { ObjectStore } from '../../registry/object-store.js';
+import { windowsPrefix } from './serving-log.js';
+import { categoryPlot, numericPlot, renderDriftHtml, type Plot } from './report-html.js';
+import { offlinePredictions, predictionDrifts, predictionShape, PredictionSample } from './prediction-drift.js';
+import type { PredictionDriftReport } from '../../sdk/run-types.js';
 
 export interface DriftCheckInput {
   model: string;
@@ -56,8 +58,6 @@ export interface DriftCheckInput {
   afterWindow?: string;
 }
 
-const windowsPrefix = (model: string) => `monitoring/${model}/windows/`;
-
 /**
  * The window a key belongs to: `<start>.jsonl` (one object for the window, as older proxies and hand-written
  * windows have it) or `<start>/<segment>.jsonl` (the segments the serving proxy appends).
@@ -65,6 +65,16 @@ const windowsPrefix = (model: string) => `monitoring/${model}/windows/`;
 function windowOfKey(rest: string): string | undefined {
   const m = /^([^/]+?)(?:\.jsonl|\/[^/]+\.jsonl)$/.exec(rest);
   return m && !Number.isNaN(Date.parse(m[1]!)) ? m[1] : undefined;
+}
+
+/** Every window start of the model, ascending. */
+export async function windowStarts(store: ObjectStore, model: string): Promise<string[]> {
+  const starts = new Set<string>();
+  for (const key of await store.list(windowsPrefix(model))) {
+    const start = windowOfKey(key.slice(windowsPrefix(model).length));
+    if (start) starts.add(start);
+  }
+  return [...starts].sort();
 }
 
 /** The newest closed window after `after`, or undefined. */
@@ -87,7 +97,7 @@ export async function latestClosedWindow(
  * A window's lines in write order: the whole-window object (if any) first, then its segments by name. Listing
  * `<start>/` is a folder on either store; the whole-window object is opened and skipped when absent.
  */
-async function* windowLines(store: ObjectStore, model: string, window: string): AsyncGenerator<string> {
+export async function* windowLines(store: ObjectStore, model: string, window: string): AsyncGenerator<string> {
   const base = `${windowsPrefix(model)}${window}`;
   const segments = (await store.list(`${base}/`)).filter((k) => k.endsWith('.jsonl')).sort();
   for (const key of [`${base}.jsonl`, ...segments]) {
@@ -159,6 +169,7 @@ async function readWindow(
   model: string,
   window: string,
   columns: { name: string; kind: ColumnKind }[],
+  predictions?: PredictionSample,
 ): Promise<WindowData> {
   const data: WindowData = {
     rows: 0,
@@ -176,8 +187,10 @@ async function readWindow(
     line++;
     if (!text.trim()) continue;
     let features: unknown;
+    let parsed: { features?: unknown; prediction?: unknown };
     try {
-      features = (JSON.parse(text) as { features?: unknown }).features;
+      parsed = JSON.parse(text) as { features?: unknown; prediction?: unknown };
+      features = parsed?.features;
     } catch {
       problem(`line ${line}: not JSON`);
       continue;
@@ -188,6 +201,7 @@ async function readWindow(
     }
     const row = features as Record<string, unknown>;
     data.rows++;
+    if (predictions && parsed.prediction !== undefined) predictions.add(parsed.prediction);
     for (const [name, values] of data.numbers) {
       if (name in row) data.present.set(name, data.present.get(name)! + 1);
       values.push(toNumber(row[name]));
@@ -256,13 +270,6 @@ async function referenceRelation(
   };
 }
 
-/** What a column's bars in the HTML report show. */
-interface Plot {
-  column: string;
-  ref: Float64Array;
-  cur: Float64Array;
-}
-
 /** Computes the drift report of one window; per-column problems are recorded, not thrown. */
 export async function computeDriftReport(
   store: ObjectStore,
@@ -273,11 +280,15 @@ export async function computeDriftReport(
   const monitored = (
     spec.monitor.columns ?? Object.keys(spec.ingest.columns).filter((c) => c !== spec.ingest.target)
   ).map((name) => ({ name, type: spec.ingest.columns[name]?.type }));
+  const offline = await offlinePredictions(store, input.model, input.version);
+  const shape = 'predictions' in offline ? predictionShape(offline.predictions) : undefined;
+  const served = shape && new PredictionSample(shape);
   const data = await readWindow(
     store,
     input.model,
     window,
     monitored.filter((c) => c.type).map((c) => ({ name: c.name, kind: kindOf(c.type!) })),
+    served,
   );
   const results: ColumnReport[] = [];
   const drifts: ColumnDrift[] = [];
@@ -306,14 +317,8 @@ export async function computeDriftReport(
           const cur = cleanSorted(data.numbers.get(column)?.toArray() ?? new Float64Array(0));
           data.numbers.delete(column);
           drift = columnDrift(column, kind, ref, cur, options);
-          if (ref.length > 0 && cur.length > 0) {
-            const bins = binnedShares(
-              ref,
-              cur,
-              drift.test === 'chisquare' || drift.test === 'z' ? 'categorical' : kind,
-            );
-            plots.push({ column, ...bins });
-          }
+          if (ref.length > 0 && cur.length > 0)
+            plots.push(numericPlot(column, ref, cur, drift.test === 'chisquare' || drift.test === 'z'));
         } else {
           // First-seen order matters (the Z-test reads the reference's first value), so count in row order.
           const ref = await duck.counts(
@@ -321,13 +326,7 @@ export async function computeDriftReport(
           );
           const cur = data.categories.get(column) ?? new Map();
           drift = categoricalColumnDrift(column, ref, cur, options);
-          const clean = (m: Map<string | null, number>) => new Map([...m].filter(([k]) => k !== null && k !== ''));
-          const table = countTable(clean(ref), clean(cur));
-          plots.push({
-            column,
-            ref: table.ref.map((c) => c / drift.referenceRows),
-            cur: table.cur.map((c) => c / drift.currentRows),
-          });
+          plots.push(categoryPlot(column, ref, cur));
         }
         drifts.push(drift);
         results.push({
@@ -348,6 +347,41 @@ export async function computeDriftReport(
     await fs.rm(scratch, { recursive: true, force: true });
   }
   const dataset = datasetDrift(drifts, spec.monitor.driftShare);
+  let predictions: PredictionDriftReport;
+  if ('skipped' in offline)
+    predictions = { drifted: false, offlineRows: 0, servedRows: 0, columns: [], skipped: offline.skipped };
+  else {
+    const reference = new PredictionSample(shape!);
+    for (const p of offline.predictions) reference.add(p);
+    const columns: ColumnReport[] = [];
+    if (served!.rows > 0)
+      for (const r of predictionDrifts(reference, served!, (c) => spec.monitor.tests[c] ?? {})) {
+        if (!r.drift) {
+          columns.push({ column: r.column, drifted: false, error: r.error });
+          continue;
+        }
+        const d = r.drift;
+        columns.push({
+          column: r.column,
+          test: d.test,
+          score: d.score,
+          threshold: d.threshold,
+          drifted: d.drifted,
+          referenceRows: d.referenceRows,
+          currentRows: d.currentRows,
+        });
+        if (r.ref && r.cur && r.ref.length > 0 && r.cur.length > 0)
+          plots.push(numericPlot(r.column, r.ref, r.cur, false));
+        else if (r.column === 'prediction') plots.push(categoryPlot(r.column, reference.labels, served!.labels));
+      }
+    predictions = {
+      drifted: columns.some((c) => c.drifted),
+      offlineRows: reference.rows,
+      servedRows: served!.rows,
+      columns,
+      ...(served!.rows === 0 ? { skipped: 'no served predictions in this window' } : {}),
+    };
+  }
   const base = `monitoring/${input.model}/reports/${window}`;
   const report: DriftReport = {
     model: input.model,
@@ -360,44 +394,13 @@ export async function computeDriftReport(
     driftedColumns: dataset.driftedColumns,
     columns: results,
     problems: data.problems,
+    predictions,
     reportUri: store.uri(`${base}.json`),
     htmlUri: store.uri(`${base}.html`),
   };
   await store.put(`${base}.json`, JSON.stringify(report, null, 2));
-  await store.put(`${base}.html`, renderHtml(report, plots));
+  await store.put(`${base}.html`, renderDriftHtml(report, plots));
   return report;
-}
-
-const escape = (s: string) =>
-  s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
-
-/** A self-contained HTML page: summary, a table of every column, and reference-vs-current bars per column. */
-function renderHtml(report: DriftReport, plotData: Plot[]): string {
-  const drifted = new Map(report.columns.map((c) => [c.column, c.drifted]));
-  const plots = plotData
-    .map(({ column, ref: rs, cur: cs }) => {
-      const max = Math.max(...rs, ...cs, 1e-9);
-      const w = 600 / Math.max(rs.length, 1);
-      const bars = Array.from(rs, (r, i) => {
-        const x = i * w;
-        return `<rect x="${x}" y="${120 - (r / max) * 110}" width="${w / 2 - 1}" height="${(r / max) * 110}" fill="#4c78a8"/><rect x="${x + w / 2}" y="${120 - (cs[i]! / max) * 110}" width="${w / 2 - 1}" height="${(cs[i]! / max) * 110}" fill="#f58518"/>`;
-      }).join('');
-      return `<h3>${escape(column)} ${drifted.get(column) ? '<span class="bad">drift</span>' : '<span class="ok">no drift</span>'}</h3><svg width="600" height="125" role="img" aria-label="${escape(column)}: reference (blue) vs current (orange) shares">${bars}</svg>`;
-    })
-    .join('\n');
-  const rowsHtml = report.columns
-    .map(
-      (c) =>
-        `<tr><td>${escape(c.column)}</td><td>${c.test ?? ''}</td><td>${c.score?.toPrecision(6) ?? ''}</td><td>${c.threshold ?? ''}</td><td class="${c.drifted ? 'bad' : 'ok'}">${c.error ? `error: ${escape(c.error)}` : c.drifted ? 'drift' : 'ok'}</td></tr>`,
-    )
-    .join('');
-  return `<!doctype html><html><head><meta charset="utf-8"><title>Drift: ${escape(report.model)} v${report.version} window ${report.window}</title>
-<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;border-bottom:1px solid #ddd}.bad{color:#c0392b}.ok{color:#1e8449}</style></head><body>
-<h1>${escape(report.model)} v${report.version}: ${report.drifted ? '<span class="bad">dataset drift</span>' : '<span class="ok">no dataset drift</span>'}</h1>
-<p>Window ${report.window} · ${report.rows} requests · ${report.driftedColumns} of ${report.columns.length} columns drifted (share ${report.share.toFixed(2)}) · checked ${report.checkedAt}</p>
-${report.problems.length ? `<p class="bad">${report.problems.map(escape).join('<br>')}</p>` : ''}
-<table><tr><th>column</th><th>test</th><th>score</th><th>threshold</th><th>result</th></tr>${rowsHtml}</table>
-<p>Bars: reference (blue) vs current (orange) shares per bin.</p>${plots}</body></html>`;
 }
 
 /**

@@ -66,6 +66,18 @@ export const KServeTargetSchema = z.strictObject({
   modelFormat: z.string().min(1, 'is required: the model format KServe picks a runtime for'),
   runtime: z.string().optional(),
   serviceAccount: z.string().optional(),
+  /**
+   * KServe's payload logger (`spec.predictor.logger`, `mode: all`): every request and response goes as a
+   * CloudEvent to `url`, a `temporal-mlops collect` that writes the monitor's windows. The served version reaches
+   * the events through `metadataAnnotations`.
+   */
+  logger: z
+    .strictObject({
+      url: z.url({ message: 'must be the URL of a temporal-mlops collect, e.g. "http://mlops-collect.monitoring"' }),
+      /** Request headers forwarded in the events' `metadata`. */
+      metadataHeaders: z.array(z.string().min(1)).optional(),
+    })
+    .optional(),
   /** How long the candidate's revision may take to become ready. */
   healthTimeout: DurationSchema.prefault('10m'),
 });

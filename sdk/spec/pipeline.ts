@@ -78,6 +78,54 @@ export const DeploySpecSchema = z.strictObject({
   skew: SkewSpecSchema.optional(),
 });
 
+/**
+ * Delayed labels: where the real outcomes arrive, and the quality the model must keep. Each file under `prefix`
+ * (JSONL, CSV or Parquet) has an id column (the request id `x-mlops-request-id` returned, or a key column of the
+ * served features) and a label column; labels are joined to the served predictions as they arrive, late ones
+ * included, and the metrics of each window checked against `metrics` like the gate's.
+ */
+export const MonitorLabelsSchema = z
+  .strictObject({
+    prefix: z
+      .string()
+      .regex(/^(gs|file):\/\/.+\/$/, 'must be a gs:// or file:// prefix ending in "/", e.g. "gs://acme-labels/churn/"'),
+    task: z.enum(['classification', 'regression']),
+    /** The label files' column holding the request id (or, with `keyColumn`, the key). */
+    idColumn: z.string().min(1).default('request_id'),
+    /** Join on this served feature instead of the request id: the label files' `idColumn` holds its value. */
+    keyColumn: z.string().min(1).optional(),
+    labelColumn: z.string().min(1).default('label'),
+    /** The positive class for precision, recall, AUC and log loss (as the served label reads, e.g. "1", "yes"). */
+    positiveLabel: z.string().default('1'),
+    /** Per metric bounds, as the gate's: accuracy, precision, recall, auc, logLoss; rmse, mae. */
+    metrics: z
+      .partialRecord(
+        z.enum(['accuracy', 'precision', 'recall', 'auc', 'logLoss', 'rmse', 'mae']),
+        MetricThresholdSchema,
+      )
+      .refine((m) => Object.keys(m).length > 0, 'name at least one metric bound, e.g. { accuracy: { min: 0.8 } }'),
+    /** A window is judged once this many of its predictions have labels. */
+    minLabels: z.number().int().positive().default(10),
+    /** Consecutive judged windows below the bounds before the model is `quality-degraded`. */
+    sustainedWindows: z.number().int().positive().default(2),
+    /** How many of the latest windows are re-scored as late labels arrive. */
+    lookbackWindows: z.number().int().positive().default(24),
+    /** Start a retrain (deduplicated and cooled down like a drift-triggered one) when quality degrades. */
+    retrain: z.boolean().default(true),
+  })
+  .superRefine((labels, ctx) => {
+    const allowed =
+      labels.task === 'regression' ? ['rmse', 'mae'] : ['accuracy', 'precision', 'recall', 'auc', 'logLoss'];
+    for (const name of Object.keys(labels.metrics))
+      if (!allowed.includes(name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['metrics', name],
+          input: name,
+          message: `is not a ${labels.task} metric: use ${allowed.join(', ')}`,
+        });
+  });
+
 export const MonitorSpecSchema = z.strictObject({
   /** Log served requests in windows and check them for drift against the training snapshot. */
   enabled: z.boolean().default(false),
@@ -106,6 +154,13 @@ export const MonitorSpecSchema = z.strictObject({
   sustainedWindows: z.number().int().positive().default(2),
   /** Least time between two drift-triggered retrains of the model. */
   cooldown: DurationSchema.prefault('6h'),
+  /** Model quality once the real outcomes arrive (optional). */
+  labels: MonitorLabelsSchema.optional(),
+  /**
+   * A named step (`defineStep`) called on drift, prediction drift or degraded quality (e.g. a chat webhook), with
+   * a `MonitorAlert` as input; its failure is logged, never stops the monitor.
+   */
+  onAlert: z.strictObject({ step: z.string().min(1) }).optional(),
 });
 
 export const RetrainSpecSchema = z.strictObject({
@@ -161,6 +216,7 @@ export type PipelineSpec = z.output<typeof PipelineSpecSchema>;
 export type TrainSpec = z.output<typeof TrainSpecSchema>;
 export type GateSpec = z.output<typeof GateSpecSchema>;
 export type DeploySpec = z.output<typeof DeploySpecSchema>;
+export type MonitorLabelsSpec = z.output<typeof MonitorLabelsSchema>;
 
 /**
  * The rules `definePipeline` adds on top of `PipelineSpecSchema`: an ingest column's `min` above its `max`, a

@@ -32,13 +32,17 @@ let watch: AbortController;
 let bucket: string;
 /** Spec generations of the InferenceService as the API server's watch reported them. */
 const seen: { generation: number; version: number; canary: number | null }[] = [];
+/** The InferenceService as the API server last reported it. */
+let latest: InferenceService | undefined;
+let crd: V1CustomResourceDefinition;
+const COLLECTOR = 'http://mlops-collect.monitoring.svc.cluster.local';
 
 beforeAll(async () => {
   cluster = await startKubeCluster({ name: `mlops-kserve-${process.pid}` });
   process.env.KUBECONFIG = cluster.kubeconfig;
   const kc = new KubeConfig();
   kc.loadFromFile(cluster.kubeconfig);
-  const crd = loadYaml<V1CustomResourceDefinition>(await fs.readFile(await ensureKServeCrd(), 'utf8'));
+  crd = loadYaml<V1CustomResourceDefinition>(await fs.readFile(await ensureKServeCrd(), 'utf8'));
   const ext = kc.makeApiClient(ApiextensionsV1Api);
   await ext.createCustomResourceDefinition({ body: crd });
   await eventually(
@@ -56,6 +60,7 @@ beforeAll(async () => {
     '/apis/serving.kserve.io/v1beta1/namespaces/default/inferenceservices',
     {},
     (_phase, obj: InferenceService) => {
+      latest = obj;
       const generation = obj.metadata.generation ?? 0;
       if (seen.some((s) => s.generation === generation)) return;
       const version = Number(/versions\/(\d+)\/artifacts/.exec(obj.spec.predictor.model?.storageUri ?? '')?.[1]);
@@ -82,7 +87,7 @@ function pipeline(params: Record<string, number | boolean> = {}) {
     approval: { required: false },
     register: { store: `gs://${bucket}/registry`, description: '' },
     deploy: {
-      target: kserve({ modelFormat: 'sklearn', healthTimeout: '15s' }),
+      target: kserve({ modelFormat: 'sklearn', healthTimeout: '15s', logger: { url: COLLECTOR } }),
       rollout: {
         steps: [{ traffic: 25 }, { traffic: 100 }],
         bake: '4s',
@@ -110,6 +115,14 @@ describe('kserve deploy target', () => {
     expect(first.deployment).toMatchObject({ target: 'kserve', version: 1, endpoint: expect.stringMatching(/^http/) });
     await eventually(async () => (seen.length >= 1 ? true : undefined), 5000, 'watch event');
     expect(since(0)).toEqual([[1, null]]);
+    // The payload logger, as stored by the API server (a field unknown to KServe's CRD would have been pruned),
+    // and every field of it declared by the CRD's schema, the mode one of its values.
+    const logger = latest!.spec.predictor.logger as Record<string, unknown>;
+    expect(logger).toEqual({ url: COLLECTOR, mode: 'all', metadataAnnotations: ['mlops.temporal.io/model-version'] });
+    const schema = crd.spec.versions.find((v) => v.name === 'v1beta1')!.schema!.openAPIV3Schema!;
+    const declared = schema.properties!.spec!.properties!.predictor!.properties!.logger!;
+    for (const field of Object.keys(logger)) expect(declared.properties, field).toHaveProperty(field);
+    expect(declared.properties!.mode!._enum).toContain('all');
 
     const good = await h.client.result(await h.client.start(pipeline(), { requestedBy: 'ci@acme.com' }));
     expect(good.deployment).toMatchObject({ version: 2, rollout: { state: 'promoted' } });

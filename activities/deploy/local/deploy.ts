@@ -53,6 +53,7 @@ function serveCommand(input: DeployInput, store: ObjectStore): { command: string
     env: {
       MLOPS_MONITOR_STORE: store.root,
       MLOPS_MONITOR_MODEL: input.version.model,
+      MLOPS_MONITOR_VERSION: String(input.version.version),
       MLOPS_MONITOR_WINDOW_MS: String(input.monitor.windowMs),
     },
   };
