@@ -48,6 +48,9 @@ export type {
   SkewRow,
   SkewExplanation,
   CandidateSelection,
+  SweepStatus,
+  TrialRecord,
+  TrialState,
   DriftReport,
   ColumnReport,
   MonitorReference,
@@ -80,3 +83,5 @@ export {
   type Rollout,
   type AnalysisSpec,
 } from './spec/index.js';
+export { type SweepConfig, type SweepSpec } from './spec/sweep.js';
+export { AshaRule, sweepTrials, type RungDecision, type TrialReport } from './sweep.js';

@@ -20,7 +20,12 @@ export interface JobContractEnv {
   jobKey: string;
   pipeline: string;
   params: Record<string, string | number | boolean>;
+  /** A sweep trial's index (its parameters are already in `params`). */
+  trial?: number;
 }
+
+/** Intermediate metrics, one JSON object per line, in `AIP_MODEL_DIR` (`MLOPS_METRICS_FILE`). */
+export const INTERMEDIATE_METRICS_FILE = 'metrics.jsonl';
 
 /** The environment variables a training job receives. */
 export function contractEnv(c: JobContractEnv): Record<string, string> {
@@ -36,6 +41,8 @@ export function contractEnv(c: JobContractEnv): Record<string, string> {
     MLOPS_PARAMS: JSON.stringify(c.params),
   };
   if (c.dataPath) env.MLOPS_DATA_PATH = c.dataPath;
+  if (c.modelDir) env.MLOPS_METRICS_FILE = `${c.modelDir.replace(/\/$/, '')}/${INTERMEDIATE_METRICS_FILE}`;
+  if (c.trial !== undefined) env.MLOPS_TRIAL = String(c.trial);
   return env;
 }
 
