@@ -124,6 +124,13 @@ describe('train.sweep on the local backend', () => {
     }
     const status = await h.client.status(run);
     expect(status.sweep?.trials.filter((t) => t.state === 'stopped' && t.jobCancelled).length).toBeGreaterThan(0);
+    // The Web UI's current details: the sweep as a table, one row per trial, the winner marked.
+    const metadata = await h.client.handle(run).query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    const details = metadata.currentDetails ?? '';
+    expect(details).toMatch(/^## Sweep \(asha\): 12\/12 trials done, maximize auc/);
+    expect(details.split('\n').filter((l) => /^\| \d+ \| auc=/.test(l))).toHaveLength(12);
+    expect(details).toMatch(new RegExp(`\\| ${selection.winner} \\| .*\\| completed \\| .*\\*\\*winner\\*\\* \\|`));
+    expect(details).toContain(`Winner: ${selection.reason}`);
     expect(mostRunning).toBeLessThanOrEqual(3);
     expect(mostRunning).toBeGreaterThanOrEqual(2);
   });
