@@ -15,7 +15,7 @@ export const quick = proxyActivities<PipelineActivities>({
 
 /** A sweep's reads of its trials' reported metrics: short, so a read lost with its worker is retried soon. */
 export const progressReads = proxyActivities<PipelineActivities>({
-  startToCloseTimeout: '30s',
+  startToCloseTimeout: '10s',
   retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
 });
 
