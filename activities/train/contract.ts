@@ -3,7 +3,8 @@
  * (`AIP_MODEL_DIR`, `AIP_CHECKPOINT_DIR`, `AIP_TENSORBOARD_LOG_DIR`) plus the data snapshot and run identity,
  * and writes its model and `metrics.json` into `AIP_MODEL_DIR`, optionally with `predictions.jsonl`: its own
  * predictions on the evaluation rows, which the deploy's skew gate replays through the serving container.
- * Metrics and predictions are checked and fail closed.
+ * Metrics and predictions are checked and fail closed. Intermediate metrics go to `metrics.jsonl` beside them
+ * (`MLOPS_METRICS_FILE`; read by sweeps, see progress.ts); a sweep trial also gets `MLOPS_TRIAL`, its index.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';

@@ -165,6 +165,30 @@ describe('train.sweep on the local backend', () => {
     expect(await startsIn(starts)).toHaveLength(3); // the fourth never started
   });
 
+  it('a failing trial is recorded and the sweep goes on; when none completes the stage fails with TrainingFailed', async () => {
+    const grid = (codes: number[]): SweepConfig => ({
+      method: 'grid',
+      metric: 'auc',
+      parallelism: 2,
+      space: { exit_code: { values: codes } },
+    });
+    const mixed = await h.client.start(sweepPipeline('sweep-mixed', {}, grid([3, 0])), { requestedBy: 'ci@acme.com' });
+    const result = await h.client.result(mixed);
+    const status = await h.client.status(mixed);
+    expect(status.sweep!.trials.map((t) => t.state)).toEqual(['failed', 'completed']);
+    expect(status.sweep!.trials[0]!.error).toMatch(/exited with code 3[\s\S]*ValueError: boom/);
+    expect(status.sweep!.winner).toBe(1);
+    expect(status.sweep!.reason).toMatch(/of 1 completed trials; 1 failed$/);
+    expect(result.training.jobKey).toBe(status.sweep!.trials[1]!.jobKey);
+
+    const none = await h.client.start(sweepPipeline('sweep-none', {}, grid([3, 4])), { requestedBy: 'ci@acme.com' });
+    const err = (await h.client.result(none).catch((e: unknown) => e)) as PipelineError;
+    expect(err.code).toBe('TrainingFailed');
+    expect(err.message).toMatch(
+      /No trial of the sweep completed\. trial 0: .*exited with code 3.*; trial 1: .*code 4/s,
+    );
+  });
+
   it('a worker SIGKILLed mid-sweep: the new worker reattaches, exactly one job per trial, the sweep completes', async () => {
     const queue = `sweep-crash-${Date.now()}`;
     const workers = workerProcesses(queue, h.home);
