@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Context } from '@temporalio/activity';
 import { evaluateGate as evaluate } from '../sdk/gate.js';
-import { trainingJobKey } from '../sdk/ids.js';
+import { trainingJobKey, trialJobKey } from '../sdk/ids.js';
 import type {
   ApprovalRecord,
   DataSnapshot,
@@ -45,7 +45,9 @@ import {
   registerModel,
   type RegisterInput,
 } from '../registry/registry.js';
-import { runTrainingStep } from './train/backends.js';
+import { jobReportsLocation, runTrainingStep } from './train/backends.js';
+import { parseReports, readReportsText } from './train/progress.js';
+import type { TrialReport } from '../sdk/sweep.js';
 import { verifyApprover, type VerifyApproverInput, type VerifyApproverResult } from './approval/verify-approver.js';
 
 /** A worker's configuration of its activities. */
@@ -65,6 +67,28 @@ export interface TrainInput {
   train: TrainSpec;
   params: Record<string, string | number | boolean>;
   snapshot: DataSnapshot;
+  /** A sweep trial's index: its job key is the trial's (not the activity's), so progress reads can find it. */
+  trial?: number;
+}
+
+/** The `readTrialProgress` activity's input: the sweep's running trials and the line each read starts at. */
+export interface TrialProgressInput {
+  store?: string;
+  pipeline: string;
+  train: TrainSpec;
+  metric: string;
+  trials: { index: number; fromLine: number }[];
+}
+
+/** One trial's new reports, or why they could not be read. */
+export interface TrialProgress {
+  index: number;
+  jobKey: string;
+  jobId: string;
+  reports: TrialReport[];
+  lines: number;
+  /** The file has a malformed line: the trial is stopped as failed. */
+  error?: string;
 }
 
 /** Resolves the defaults: `$MLOPS_HOME` or `./.mlops`, and a `file://` store inside it. */
@@ -110,7 +134,10 @@ export function createActivities(options: ActivityOptions = {}) {
       const { info } = Context.current();
       const workflowId = info.workflowExecution?.workflowId ?? info.activityId;
       return runTrainingStep({
-        jobKey: trainingJobKey(info.namespace, workflowId, info.activityId, input.pipeline),
+        jobKey:
+          input.trial === undefined
+            ? trainingJobKey(info.namespace, workflowId, info.activityId, input.pipeline)
+            : trialJobKey(info.namespace, workflowId, input.pipeline, input.trial),
         backend: input.train.backend,
         home,
         store: storeFor(input.store),
@@ -119,8 +146,28 @@ export function createActivities(options: ActivityOptions = {}) {
           runKey: input.runKey,
           pipeline: input.pipeline,
           params: input.params,
+          ...(input.trial === undefined ? {} : { trial: input.trial }),
         },
       });
+    },
+
+    /** A sweep's running trials: the intermediate metrics each job reported since the last read. */
+    async readTrialProgress(input: TrialProgressInput): Promise<TrialProgress[]> {
+      const { info } = Context.current();
+      const workflowId = info.workflowExecution?.workflowId ?? '';
+      return Promise.all(
+        input.trials.map(async ({ index, fromLine }) => {
+          const jobKey = trialJobKey(info.namespace, workflowId, input.pipeline, index);
+          const step = { jobKey, backend: input.train.backend, home, store: storeFor(input.store) };
+          const { metricsUri, jobId } = jobReportsLocation(step);
+          const text = await readReportsText(metricsUri);
+          try {
+            return { index, jobKey, jobId, ...parseReports(text, input.metric, fromLine, metricsUri) };
+          } catch (err) {
+            return { index, jobKey, jobId, reports: [], lines: fromLine, error: (err as Error).message };
+          }
+        }),
+      );
     },
 
     /** Metric thresholds, and the champion/challenger comparison when the gate asks for one. */

@@ -86,3 +86,8 @@ export function trainingJobKey(namespace: string, workflowId: string, activityId
   const prefix = `mlops-${pipeline}`.slice(0, 40).replace(/-+$/, '');
   return `${prefix}-${fnv1a64(`${namespace}\u0000${workflowId}\u0000${activityId}`)}`;
 }
+
+/** A sweep trial's job key: like `trainingJobKey`, keyed by the trial's index instead of the activity id. */
+export function trialJobKey(namespace: string, workflowId: string, pipeline: string, trial: number): string {
+  return trainingJobKey(namespace, workflowId, `sweep-trial-${trial}`, pipeline);
+}

@@ -52,6 +52,9 @@ export type {
   SkewRow,
   SkewExplanation,
   CandidateSelection,
+  SweepStatus,
+  TrialRecord,
+  TrialState,
   DriftReport,
   ColumnReport,
   MonitorReference,
@@ -84,3 +87,5 @@ export {
   type Rollout,
   type AnalysisSpec,
 } from './spec/index.js';
+export { type SweepConfig, type SweepSpec } from './spec/sweep.js';
+export { AshaRule, sweepTrials, type RungDecision, type TrialReport } from './sweep.js';

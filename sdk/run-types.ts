@@ -1,5 +1,7 @@
 /** The data a pipeline run carries and reports: workflow input, stage results, status and result. Sandbox-safe. */
 import type { PipelineSpec, Stage } from './spec/pipeline.js';
+import type { SweepSpec } from './spec/sweep.js';
+import type { RungDecision, TrialReport } from './sweep.js';
 
 /** Why a run started; recorded in lineage. */
 export type Trigger =
@@ -379,10 +381,55 @@ export interface CandidateSelection {
   /** The metric that decided, and whether higher is better. */
   metric: string;
   higherIsBetter: boolean;
-  candidates: { params: Record<string, string | number | boolean>; metrics: Record<string, number>; jobKey: string }[];
+  candidates: {
+    params: Record<string, string | number | boolean>;
+    metrics: Record<string, number>;
+    jobKey: string;
+    /** Sweeps: how the trial ended, its backend's job, its reports and why it stopped or failed. */
+    state?: TrialState;
+    jobId?: string;
+    reports?: TrialReport[];
+    error?: string;
+  }[];
   /** Index into `candidates`. */
   winner: number;
   reason: string;
+  /** Sweeps: the method, and ASHA's decisions in the order they were made. */
+  sweep?: { method: SweepSpec['method']; decisions: RungDecision[] };
+}
+
+/** A sweep trial's state. `stopped`: early stopping cancelled its job. */
+export type TrialState = 'pending' | 'running' | 'completed' | 'stopped' | 'failed';
+
+/** One row of the sweep's progress table. */
+export interface TrialRecord {
+  index: number;
+  params: Record<string, string | number | boolean>;
+  state: TrialState;
+  jobKey: string;
+  /** The backend's name for its job: the local job directory, `namespace/name` of the Kubernetes Job, ... */
+  jobId?: string;
+  /** Reported intermediate values of the sweep metric (asha reads them while the trial runs). */
+  reports: TrialReport[];
+  /** The final metrics (metrics.json) of a completed trial. */
+  metrics?: Record<string, number>;
+  /** Why it stopped (the rung decision) or failed. */
+  stoppedAt?: RungDecision;
+  /** False when its job had already ended when the stop decision came. */
+  jobCancelled?: boolean;
+  error?: string;
+}
+
+/** A sweep's progress: every trial, ASHA's decisions, and once done the winner. */
+export interface SweepStatus {
+  method: SweepSpec['method'];
+  metric: string;
+  direction: SweepSpec['direction'];
+  parallelism: number;
+  trials: TrialRecord[];
+  decisions: RungDecision[];
+  winner?: number;
+  reason?: string;
 }
 
 /** What the `status` query answers. */
@@ -412,6 +459,8 @@ export interface PipelineStatus {
   /** The skew gate's report, once it ran (before any traffic moved). */
   skew?: SkewReport;
   rollout?: RolloutRecord;
+  /** The sweep's progress table (`train.sweep`). */
+  sweep?: SweepStatus;
   steps: { step: string; after: Stage; output: unknown }[];
   error?: { code: string; message: string };
 }

@@ -14,6 +14,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
   type V1Job,
+  type V1Service,
   type V1Pod,
 } from '@kubernetes/client-node';
 
@@ -139,6 +140,28 @@ export class KubeApi {
       () => this.batch.deleteNamespacedJob({ namespace, name, propagationPolicy: 'Background' }),
       c,
     );
+  }
+
+  /** The Service, or undefined when there is none. */
+  getService(namespace: string, name: string): Promise<V1Service | undefined> {
+    const c = { what: `reading Service ${namespace}/${name}`, verb: 'get', resource: 'services', namespace };
+    return callUnlessMissing(() => this.core.readNamespacedService({ namespace, name }), c);
+  }
+
+  createService(namespace: string, body: V1Service): Promise<V1Service> {
+    const what = `creating Service ${namespace}/${body.metadata?.name}`;
+    return call(() => this.core.createNamespacedService({ namespace, body }), {
+      what,
+      verb: 'create',
+      resource: 'services',
+      namespace,
+    });
+  }
+
+  /** Deletes the Service; one already gone is fine. */
+  async deleteService(namespace: string, name: string): Promise<void> {
+    const c = { what: `deleting Service ${namespace}/${name}`, verb: 'delete', resource: 'services', namespace };
+    await callUnlessMissing(() => this.core.deleteNamespacedService({ namespace, name }), c);
   }
 
   /** The Job's pods, oldest first. */

@@ -15,7 +15,8 @@ import type {
 } from '../../sdk/spec/backends.js';
 import type { ObjectStore } from '../../registry/object-store.js';
 import { downloadTo } from '../ingest/sources.js';
-import { trainKubernetes } from './kubernetes.js';
+import { kubernetesJobName, trainKubernetes } from './kubernetes.js';
+import { INTERMEDIATE_METRICS_FILE } from './contract.js';
 import { trainLocal } from './local.js';
 import { localPathOf } from '../../registry/object-store.js';
 import { trainVertex } from './vertex.js';
@@ -34,6 +35,8 @@ export interface TrainingStep<B extends TrainingBackendSpec = TrainingBackendSpe
     runKey: string;
     pipeline: string;
     params: Record<string, string | number | boolean>;
+    /** A sweep trial's index. */
+    trial?: number;
   };
 }
 
@@ -55,7 +58,7 @@ async function stageSnapshot(uri: string, file: string): Promise<string> {
 }
 
 /** Where a remote job writes its outputs: the backend's `baseOutputDirectory`, else below a gs:// registry store. */
-function remoteOutputDirectory(step: TrainingStep<VertexBackend | KubernetesBackend>): string {
+function remoteOutputDirectory(step: Omit<TrainingStep<VertexBackend | KubernetesBackend>, 'contract'>): string {
   const { backend, store, jobKey } = step;
   const outputDirectory =
     backend.baseOutputDirectory ?? (store.root.startsWith('gs://') ? `${store.root}/jobs/${jobKey}/` : undefined);
@@ -108,4 +111,20 @@ export function runTrainingStep(step: TrainingStep): Promise<TrainingResult> {
   // The mapped type pairs each kind with its backend; TypeScript cannot follow that through an index, hence the cast.
   const backend = trainingBackends[step.backend.kind] as TrainingBackend<TrainingBackendSpec>;
   return backend(step);
+}
+
+/** Where a step's job writes its intermediate metrics, and the backend's name for the job. */
+export function jobReportsLocation(step: Omit<TrainingStep, 'contract'>): { metricsUri: string; jobId: string } {
+  const { backend, jobKey } = step;
+  if (backend.kind === 'local') {
+    // The local backend's job directory (local.ts): <home>/jobs/<jobKey>/model/.
+    const dir = path.join(step.home, 'jobs', jobKey);
+    return { metricsUri: path.join(dir, 'model', INTERMEDIATE_METRICS_FILE), jobId: dir };
+  }
+  const base = remoteOutputDirectory({ ...step, backend }).replace(/\/$/, '');
+  const jobId =
+    backend.kind === 'kubernetes'
+      ? `${backend.namespace}/${kubernetesJobName(jobKey)}`
+      : `projects/${backend.project}/locations/${backend.region}/customJobs (displayName ${jobKey})`;
+  return { metricsUri: `${base}/model/${INTERMEDIATE_METRICS_FILE}`, jobId };
 }

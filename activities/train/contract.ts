@@ -3,7 +3,8 @@
  * (`AIP_MODEL_DIR`, `AIP_CHECKPOINT_DIR`, `AIP_TENSORBOARD_LOG_DIR`) plus the data snapshot and run identity,
  * and writes its model and `metrics.json` into `AIP_MODEL_DIR`, optionally with `predictions.jsonl`: its own
  * predictions on the evaluation rows, which the deploy's skew gate replays through the serving container.
- * Metrics and predictions are checked and fail closed.
+ * Metrics and predictions are checked and fail closed. Intermediate metrics go to `metrics.jsonl` beside them
+ * (`MLOPS_METRICS_FILE`; read by sweeps, see progress.ts); a sweep trial also gets `MLOPS_TRIAL`, its index.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -20,7 +21,12 @@ export interface JobContractEnv {
   jobKey: string;
   pipeline: string;
   params: Record<string, string | number | boolean>;
+  /** A sweep trial's index (its parameters are already in `params`). */
+  trial?: number;
 }
+
+/** Intermediate metrics, one JSON object per line, in `AIP_MODEL_DIR` (`MLOPS_METRICS_FILE`). */
+export const INTERMEDIATE_METRICS_FILE = 'metrics.jsonl';
 
 /** The environment variables a training job receives. */
 export function contractEnv(c: JobContractEnv): Record<string, string> {
@@ -36,6 +42,8 @@ export function contractEnv(c: JobContractEnv): Record<string, string> {
     MLOPS_PARAMS: JSON.stringify(c.params),
   };
   if (c.dataPath) env.MLOPS_DATA_PATH = c.dataPath;
+  if (c.modelDir) env.MLOPS_METRICS_FILE = `${c.modelDir.replace(/\/$/, '')}/${INTERMEDIATE_METRICS_FILE}`;
+  if (c.trial !== undefined) env.MLOPS_TRIAL = String(c.trial);
   return env;
 }
 

@@ -5,10 +5,11 @@
  * failure types do: a user-code exit fails the Job at once (`TrainingFailed`, not retried); a disruption
  * (eviction, preemption, node loss: `DisruptionTarget`) is ignored by the Job controller, which starts a new
  * pod that resumes from the same AIP_CHECKPOINT_DIR; here each such pod counts against `maxPreemptions`.
- * Cancelling the activity deletes the Job with its pods (propagationPolicy Background).
+ * Cancelling the activity deletes the Job with its pods (propagationPolicy Background). With `replicas` > 1 the
+ * Job is indexed (one pod per node, RANK = its index) behind a headless Service named like it, which it owns.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { V1EnvVar, V1Job, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { TrainingResult } from '../../sdk/run-types.js';
 import type { KubernetesBackend } from '../../sdk/spec/backends.js';
 import { contractEnv, type RemoteTrainingJob } from './contract.js';
@@ -40,10 +41,62 @@ function outputs(job: KubernetesTrainingJob) {
   return { modelDir: `${base}/model/`, checkpointDir: `${base}/checkpoints/`, tensorboardDir: `${base}/logs/` };
 }
 
-/** The Job manifest for a training step. */
+/** The annotation an indexed Job's controller sets on each pod: its index, which is the pod's rank. */
+const COMPLETION_INDEX = "metadata.annotations['batch.kubernetes.io/job-completion-index']";
+
+/**
+ * The torchrun rendezvous variables of a multi-node job's pods: rank 0 is reachable as `<job>-0.<service>` (an
+ * indexed Job's pod hostname in the headless Service's subdomain), each pod's RANK is its completion index.
+ */
+function rendezvousEnv(job: KubernetesTrainingJob, name: string): V1EnvVar[] {
+  const b = job.backend;
+  const rank = { valueFrom: { fieldRef: { fieldPath: COMPLETION_INDEX } } };
+  return [
+    { name: 'MASTER_ADDR', value: `${name}-0.${name}.${b.namespace}.svc` },
+    { name: 'MASTER_PORT', value: String(b.masterPort) },
+    { name: 'WORLD_SIZE', value: String(b.replicas) },
+    { name: 'NNODES', value: String(b.replicas) },
+    { name: 'RANK', ...rank },
+    { name: 'NODE_RANK', ...rank },
+  ];
+}
+
+/** The headless Service that gives a multi-node job's pods their DNS names; owned by the Job (deleted with it). */
+export function serviceManifest(job: KubernetesTrainingJob, owner: V1Job): V1Service {
+  const name = owner.metadata!.name!;
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name,
+      namespace: job.backend.namespace,
+      labels: { ...owner.metadata!.labels },
+      ownerReferences: [
+        {
+          apiVersion: 'batch/v1',
+          kind: 'Job',
+          name,
+          uid: owner.metadata!.uid!,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    spec: {
+      clusterIP: 'None',
+      // Rank 0 must be resolvable before it is ready: the other ranks look it up while it waits for them.
+      publishNotReadyAddresses: true,
+      selector: { 'batch.kubernetes.io/job-name': name },
+      ports: [{ name: 'rendezvous', port: job.backend.masterPort }],
+    },
+  };
+}
+
+/** The Job manifest for a training step (an indexed Job of `replicas` pods for a multi-node one). */
 export function jobManifest(job: KubernetesTrainingJob): V1Job {
   const b = job.backend;
   const name = kubernetesJobName(job.jobKey);
+  const multiNode = b.replicas > 1;
   const labels = {
     ...b.labels,
     'app.kubernetes.io/managed-by': 'temporal-mlops',
@@ -67,6 +120,7 @@ export function jobManifest(job: KubernetesTrainingJob): V1Job {
     },
     spec: {
       backoffLimit: b.backoffLimit,
+      ...(multiNode ? { completionMode: 'Indexed', completions: b.replicas, parallelism: b.replicas } : {}),
       // A replacement pod only once the old one has stopped: never two pods writing the same checkpoints.
       podReplacementPolicy: 'Failed',
       podFailurePolicy: {
@@ -81,6 +135,7 @@ export function jobManifest(job: KubernetesTrainingJob): V1Job {
         metadata: { labels: { ...labels }, annotations: { ...b.annotations } },
         spec: {
           restartPolicy: 'Never',
+          ...(multiNode ? { subdomain: name } : {}),
           ...(b.serviceAccount ? { serviceAccountName: b.serviceAccount } : {}),
           nodeSelector: b.nodeSelector,
           tolerations: b.tolerations,
@@ -90,7 +145,11 @@ export function jobManifest(job: KubernetesTrainingJob): V1Job {
               image: b.image,
               ...(b.command ? { command: b.command } : {}),
               args: b.args,
-              env: Object.entries(env).map(([envName, value]) => ({ name: envName, value })),
+              env: [
+                ...Object.entries(env).map(([envName, value]) => ({ name: envName, value })),
+                ...(multiNode ? rendezvousEnv(job, name) : []),
+              ],
+              ...(multiNode ? { ports: [{ name: 'rendezvous', containerPort: b.masterPort }] } : {}),
               resources: { limits, requests: { ...limits } },
               // On a failure the kubelet puts the log's tail into the termination message.
               terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -108,8 +167,27 @@ function asFailure(err: unknown): never {
   throw err;
 }
 
-/** Finds this step's Job or creates it. */
+/** Finds this step's Job or creates it; a multi-node Job gets its headless Service (found or created). */
 async function launchOrAttach(api: KubeApi, job: KubernetesTrainingJob): Promise<{ job: V1Job; reattached: boolean }> {
+  const launched = await launchOrAttachJob(api, job);
+  if (job.backend.replicas > 1) await ensureService(api, job, launched.job);
+  return launched;
+}
+
+async function ensureService(api: KubeApi, job: KubernetesTrainingJob, owner: V1Job): Promise<void> {
+  const { namespace } = job.backend;
+  if (await api.getService(namespace, owner.metadata!.name!)) return;
+  try {
+    await api.createService(namespace, serviceManifest(job, owner));
+  } catch (err) {
+    if (!(err instanceof KubeApiError && err.status === 409)) throw err; // 409: a racing attempt created it
+  }
+}
+
+async function launchOrAttachJob(
+  api: KubeApi,
+  job: KubernetesTrainingJob,
+): Promise<{ job: V1Job; reattached: boolean }> {
   const ctx = Context.current();
   const manifest = jobManifest(job);
   const name = manifest.metadata!.name!;
@@ -194,8 +272,9 @@ export async function trainKubernetes(job: KubernetesTrainingJob): Promise<Train
         return undefined;
       }
       for (const p of pods) if (p.metadata?.uid) podUids.add(p.metadata.uid);
-      // Every pod after the first replaced one that was disrupted (user-code failures end the Job instead).
-      const preemptions = Math.max(0, podUids.size - 1);
+      // Every pod beyond one per replica replaced one that was disrupted (user-code failures end the Job instead):
+      // a lost node of a multi-node job is one preemption of the whole job.
+      const preemptions = Math.max(0, podUids.size - job.backend.replicas);
       const state = stateOf(current);
       ctx.heartbeat({ jobName: name, namespace, state, preemptions, podUids: [...podUids] });
 
@@ -218,7 +297,7 @@ export async function trainKubernetes(job: KubernetesTrainingJob): Promise<Train
         );
       }
       if (preemptions > job.backend.maxPreemptions) {
-        await api.deleteJob(namespace, name).catch(() => undefined);
+        await deleteAll(api, job, name);
         throw ApplicationFailure.nonRetryable(
           `Kubernetes Job ${namespace}/${name} was disrupted ${preemptions} times ` +
             `(train.backend.maxPreemptions is ${job.backend.maxPreemptions}); deleted it`,
@@ -234,11 +313,18 @@ export async function trainKubernetes(job: KubernetesTrainingJob): Promise<Train
       what: `Kubernetes Job ${namespace}/${name}`,
       onCancel: async () => {
         // A Job already gone is fine (deleteJob ignores a 404); any other failure must not hide the cancellation.
-        await api.deleteJob(namespace, name).catch(() => undefined);
+        await deleteAll(api, job, name);
         ctx.log.info(`train: cancelled; deleted Kubernetes Job ${namespace}/${name} and its pods`);
       },
     },
   );
+}
+
+/** Deletes the Job with its pods, and a multi-node job's Service (failures ignored: the Job is owned anyway). */
+async function deleteAll(api: KubeApi, job: KubernetesTrainingJob, name: string): Promise<void> {
+  const { namespace } = job.backend;
+  await api.deleteJob(namespace, name).catch(() => undefined);
+  if (job.backend.replicas > 1) await api.deleteService(namespace, name).catch(() => undefined);
 }
 
 async function finish(

@@ -46,26 +46,29 @@ export function customJobBody(job: VertexTrainingJob): CustomJob {
   delete env.AIP_TENSORBOARD_LOG_DIR;
   const spotFallback =
     b.scheduling === 'spot' && b.spotFallbackAfter !== undefined && job.preemptions >= b.spotFallbackAfter;
+  const containerSpec = {
+    imageUri: b.image,
+    ...(b.command ? { command: b.command } : {}),
+    args: b.args,
+    env: Object.entries(env).map(([name, value]) => ({ name, value })),
+  };
+  // One pool of one replica, or the spec's pools (chief first): every replica runs the same container.
+  const pools = b.workerPools ?? [{ machineType: b.machineType, accelerator: b.accelerator, replicaCount: 1 }];
   return {
     displayName: job.jobKey,
     labels: { ...b.labels, [JOB_KEY_LABEL]: job.jobKey },
     jobSpec: {
-      workerPoolSpecs: [
-        {
-          machineSpec: {
-            machineType: b.machineType,
-            ...(b.accelerator ? { acceleratorType: b.accelerator.type, acceleratorCount: b.accelerator.count } : {}),
-          },
-          replicaCount: '1',
-          diskSpec: { bootDiskType: 'pd-ssd', bootDiskSizeGb: b.bootDiskGb },
-          containerSpec: {
-            imageUri: b.image,
-            ...(b.command ? { command: b.command } : {}),
-            args: b.args,
-            env: Object.entries(env).map(([name, value]) => ({ name, value })),
-          },
+      workerPoolSpecs: pools.map((pool) => ({
+        machineSpec: {
+          machineType: pool.machineType,
+          ...(pool.accelerator
+            ? { acceleratorType: pool.accelerator.type, acceleratorCount: pool.accelerator.count }
+            : {}),
         },
-      ],
+        replicaCount: String(pool.replicaCount),
+        diskSpec: { bootDiskType: 'pd-ssd', bootDiskSizeGb: ('bootDiskGb' in pool && pool.bootDiskGb) || b.bootDiskGb },
+        containerSpec,
+      })),
       baseOutputDirectory: { outputUriPrefix: job.outputDirectory },
       scheduling: {
         timeout: `${Math.round(b.timeout / 1000)}s`,

@@ -5,7 +5,8 @@ scikit-learn pipeline (standard scaling + gradient boosting or logistic regressi
 stratified holdout, and writes model.joblib, features.json and metrics.json into AIP_MODEL_DIR, with
 predictions.jsonl: each holdout row as serve.py receives it and what the model predicts for it, in serve.py's
 response format (the skew gate replays them through the serving container before any traffic moves).
-The same script runs unchanged on Vertex AI, where AIP_MODEL_DIR is set by the platform.
+The same script runs unchanged on Vertex AI, where AIP_MODEL_DIR is set by the platform. As a sweep trial
+(MLOPS_TRIAL set) it reports its holdout AUC as the ensemble grows (one line per 10 trees in MLOPS_METRICS_FILE).
 """
 import csv
 import json
@@ -48,7 +49,19 @@ else:
     )
 model = make_pipeline(StandardScaler(), estimator)
 started = time.time()
-model.fit(X_train, y_train)
+if os.environ.get("MLOPS_TRIAL") is not None and isinstance(estimator, GradientBoostingClassifier):
+    # A sweep trial: grow the ensemble in chunks and report the holdout AUC after each one to MLOPS_METRICS_FILE
+    # (step = trees so far), so that ASHA can stop a losing trial before it has grown all of them.
+    estimator.set_params(warm_start=True)
+    total, chunk = estimator.n_estimators, int(params.get("report_every", 10))
+    for trees in list(range(chunk, total, chunk)) + [total]:
+        estimator.set_params(n_estimators=trees)
+        model.fit(X_train, y_train)
+        auc = roc_auc_score(y_test, model.predict_proba(X_test)[:, 1])
+        with open(os.environ["MLOPS_METRICS_FILE"], "a") as f:
+            f.write(json.dumps({"step": trees, "auc": auc}) + "\n")
+else:
+    model.fit(X_train, y_train)
 print(f"trained {type(estimator).__name__} in {time.time() - started:.2f}s")
 
 proba = model.predict_proba(X_test)[:, 1]

@@ -36,6 +36,19 @@ const acceleratorTypes = Object.keys(VERTEX_ACCELERATORS) as [
   ...(keyof typeof VERTEX_ACCELERATORS)[],
 ];
 
+const AcceleratorSchema = z.strictObject({ type: z.enum(acceleratorTypes), count: z.number().int().positive() });
+
+/** The roles of Vertex's worker pools, in order (CustomJobSpec.workerPoolSpecs). */
+export const VERTEX_POOL_ROLES = ['chief', 'workers', 'parameter servers', 'evaluators'] as const;
+
+/** One Vertex worker pool: its machines and how many replicas. */
+export const VertexWorkerPoolSchema = z.strictObject({
+  machineType: z.string().min(1, 'is required, e.g. "a2-highgpu-8g"'),
+  accelerator: AcceleratorSchema.optional(),
+  replicaCount: z.number().int().positive().max(1000).default(1),
+  bootDiskGb: z.number().int().min(10).optional(),
+});
+
 export const VertexBackendSchema = z
   .strictObject({
     kind: z.literal('vertex'),
@@ -46,7 +59,12 @@ export const VertexBackendSchema = z
     args: z.array(z.string()).default([]),
     env: SafeEnvSchema.default({}),
     machineType: z.string().default('n1-standard-8'),
-    accelerator: z.strictObject({ type: z.enum(acceleratorTypes), count: z.number().int().positive() }).optional(),
+    accelerator: AcceleratorSchema.optional(),
+    /**
+     * A multi-node job: the chief pool (one replica), then the workers (and optionally parameter servers and
+     * evaluators), each with its machine, accelerators and replica count. Replaces machineType and accelerator.
+     */
+    workerPools: z.array(VertexWorkerPoolSchema).min(1).max(4).optional(),
     scheduling: z.enum(['standard', 'spot', 'flex-start']).default('standard'),
     /** With spot: after this many preemptions, further attempts run on standard (on-demand) capacity. */
     spotFallbackAfter: z.number().int().min(0).optional(),
@@ -63,6 +81,28 @@ export const VertexBackendSchema = z
     labels: z.record(z.string(), z.string()).default({}),
   })
   .superRefine((spec, ctx) => {
+    for (const [i, pool] of (spec.workerPools ?? []).entries()) {
+      const role = VERTEX_POOL_ROLES[i];
+      if (i === 0 && pool.replicaCount !== 1)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workerPools', 0, 'replicaCount'],
+          message: `the chief pool runs exactly 1 replica; put the other ${pool.replicaCount - 1} in workerPools[1] (workers)`,
+        });
+      const allowed: readonly number[] | undefined = pool.accelerator && VERTEX_ACCELERATORS[pool.accelerator.type];
+      if (pool.accelerator && allowed && !allowed.includes(pool.accelerator.count))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workerPools', i, 'accelerator', 'count'],
+          message: `the ${role} pool: ${pool.accelerator.type} takes ${allowed.join(', ')} per replica; got ${pool.accelerator.count}`,
+        });
+    }
+    if (spec.workerPools && spec.accelerator)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['accelerator'],
+        message: 'give accelerators per pool in workerPools, not beside them',
+      });
     if (!spec.accelerator) return;
     const allowed: readonly number[] = VERTEX_ACCELERATORS[spec.accelerator.type];
     if (!allowed.includes(spec.accelerator.count)) {
@@ -98,6 +138,13 @@ export const KubernetesBackendSchema = z.strictObject({
   command: CommandSchema.optional(),
   args: z.array(z.string()).default([]),
   env: SafeEnvSchema.default({}),
+  /**
+   * Pods of one multi-node job: above 1, an indexed Job with a headless Service, each pod given the torchrun
+   * rendezvous variables (MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK).
+   */
+  replicas: z.number().int().min(1).max(512).default(1),
+  /** Rank 0's rendezvous port (MASTER_PORT) of a multi-node job. */
+  masterPort: z.number().int().min(1).max(65535).default(29500),
   /** GPUs per pod, requested as the extended resource `gpuResource`. */
   gpus: z.number().int().min(0).max(16).default(0),
   gpuResource: z.string().default('nvidia.com/gpu'),

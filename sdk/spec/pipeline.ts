@@ -5,10 +5,12 @@
 import { z } from 'zod';
 import { DurationSchema } from '../duration.js';
 import { ApprovalPolicySchema } from './approval.js';
-import { TrainingBackendSchema } from './backends.js';
+import { TrainingBackendSchema, VERTEX_POOL_ROLES } from './backends.js';
+import { machineAcceleratorProblem } from './vertex-machines.js';
 import { CommandSchema, ParamsSchema, SlugSchema } from './common.js';
 import { cronProblem } from './cron.js';
 import { RolloutSchema } from './rollout.js';
+import { SweepSpecSchema } from './sweep.js';
 import { DeployTargetSchema, SkewSpecSchema } from './deploy.js';
 import { IngestSpecSchema } from './ingest.js';
 
@@ -24,6 +26,8 @@ export const TrainSpecSchema = z.strictObject({
   heartbeatTimeout: DurationSchema.prefault('60s'),
   /** Attempts for infrastructure failures (a user-code failure is never retried). */
   maxAttempts: z.number().int().positive().default(5),
+  /** A hyperparameter sweep: trials on `backend`, the best one goes on to the gate. */
+  sweep: SweepSpecSchema.optional(),
 });
 
 export const MetricThresholdSchema = z
@@ -233,6 +237,16 @@ export const PipelineDefinitionSchema = PipelineSpecSchema.superRefine((spec, ct
         message: `is above max (${column.max}), so no value could pass: swap the two bounds or fix the wrong one`,
       });
     }
+  }
+  const backend = spec.train.backend;
+  for (const [i, pool] of (backend.kind === 'vertex' ? (backend.workerPools ?? []) : []).entries()) {
+    const problem = machineAcceleratorProblem(pool.machineType, pool.accelerator);
+    if (problem)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['train', 'backend', 'workerPools', i, ...problem.field.split('.')],
+        message: `the ${VERTEX_POOL_ROLES[i]} pool: ${problem.message}`,
+      });
   }
   const cron = spec.retrain.cron;
   if (Array.isArray(cron) && cron.length === 0)

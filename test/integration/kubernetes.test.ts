@@ -2,7 +2,8 @@
  * The kubernetes() backend against a real control plane (kube-apiserver + etcd + kube-controller-manager with
  * the real Job controller + kube-scheduler, built from Go modules; scripts/kube.ts) whose fake GPU node is
  * run by kwok, and the GCS emulator: the Job's spec, success, a user-code exit, a disruption, cancellation,
- * and a worker SIGKILLed while its Job runs.
+ * a 2-node indexed Job with its headless Service (an eviction, cancellation), and a worker SIGKILLed while its Job
+ * runs.
  */
 import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -206,6 +207,96 @@ describe('kubernetes() backend', () => {
       'Job and pods deleted',
     );
     expect(Date.now() - started).toBeLessThan(30_000);
+    const err = (await h.client.result(run).catch((e: unknown) => e)) as PipelineError;
+    expect(err.code).toBe('PipelineCancelled');
+  });
+
+  it('a 2-node job: one indexed Job and its headless Service with the rendezvous variables; an eviction is one preemption', async () => {
+    const run = await h.client.start(
+      pipeline('k8s-multi', { replicas: 2, masterPort: 23456, annotations: { 'mlops.test/run-for': '6s' } }),
+      { requestedBy: 'ci@acme.com' },
+    );
+    const running = await eventually(
+      async () => {
+        const [job] = await jobsOf('k8s-multi');
+        const pods = job ? await podsOf(job.metadata!.name!) : [];
+        const up = pods.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
+        return up.length === 2 && up.every((p) => containers.ran.includes(p.metadata!.name!)) ? up : undefined;
+      },
+      30_000,
+      'both pods running',
+    );
+    const [job] = await jobsOf('k8s-multi');
+    const name = job!.metadata!.name!;
+    expect(job!.spec).toMatchObject({ completionMode: 'Indexed', completions: 2, parallelism: 2 });
+    expect(job!.spec!.template.spec!.subdomain).toBe(name);
+    const service = await core.readNamespacedService({ name, namespace: 'default' });
+    expect(service.spec).toMatchObject({
+      clusterIP: 'None',
+      publishNotReadyAddresses: true,
+      selector: { 'batch.kubernetes.io/job-name': name },
+      ports: [expect.objectContaining({ port: 23456 })],
+    });
+    expect(service.metadata!.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'Job', name, uid: job!.metadata!.uid }),
+    ]);
+    // Each pod as the API server holds it: the rendezvous variables, RANK from the pod's own completion index.
+    const ranks = running.map((p) => p.metadata!.annotations!['batch.kubernetes.io/job-completion-index']).sort();
+    expect(ranks).toEqual(['0', '1']);
+    const env = running[0]!.spec!.containers[0]!.env!;
+    const value = (n: string) => env.find((e) => e.name === n);
+    expect(value('MASTER_ADDR')?.value).toBe(`${name}-0.${name}.default.svc`);
+    expect(value('MASTER_PORT')?.value).toBe('23456');
+    expect(value('WORLD_SIZE')?.value).toBe('2');
+    expect(value('RANK')?.valueFrom?.fieldRef?.fieldPath).toBe(
+      "metadata.annotations['batch.kubernetes.io/job-completion-index']",
+    );
+    const evicted = running.find((p) => p.metadata!.annotations!['batch.kubernetes.io/job-completion-index'] === '1')!;
+    await core.createNamespacedPodEviction({
+      name: evicted.metadata!.name!,
+      namespace: 'default',
+      body: { metadata: { name: evicted.metadata!.name!, namespace: 'default' } },
+    });
+    const result = await h.client.result(run);
+    expect(result.training.preemptions).toBe(1);
+    expect(await jobsOf('k8s-multi')).toHaveLength(1);
+    // Both ranks succeeded, rank 1 in its replacement pod (the evicted one is gone once the Job counted it).
+    const pods = (await podsOf(name)).filter((p) => p.status?.phase === 'Succeeded');
+    const index = (p: (typeof pods)[number]) => p.metadata!.annotations!['batch.kubernetes.io/job-completion-index'];
+    expect(pods.map(index).sort()).toEqual(['0', '1']);
+    expect(pods.map((p) => p.metadata!.uid)).not.toContain(evicted.metadata!.uid);
+    expect(Math.max(...(await attemptsOf(run)))).toBe(1); // the whole job resumed without an activity retry
+  });
+
+  it('cancelling a 2-node job deletes the Job, its pods and its Service', async () => {
+    const run = await h.client.start(
+      pipeline('k8s-multi-cancel', { replicas: 2, annotations: { 'mlops.test/run-for': '300s' } }),
+      { requestedBy: 'ci@acme.com' },
+    );
+    const name = await eventually(
+      async () => {
+        const [job] = await jobsOf('k8s-multi-cancel');
+        const pods = job ? await podsOf(job.metadata!.name!) : [];
+        return pods.filter((p) => p.status?.phase === 'Running').length === 2 ? job!.metadata!.name! : undefined;
+      },
+      30_000,
+      'both pods running',
+    );
+    await core.readNamespacedService({ name, namespace: 'default' });
+    await h.client.cancel(run);
+    const serviceGone = () =>
+      core.readNamespacedService({ name, namespace: 'default' }).then(
+        () => false,
+        () => true,
+      );
+    await eventually(
+      async () =>
+        (await jobsOf('k8s-multi-cancel')).length === 0 && (await podsOf(name)).length === 0 && (await serviceGone())
+          ? true
+          : undefined,
+      30_000,
+      'Job, pods and Service deleted',
+    );
     const err = (await h.client.result(run).catch((e: unknown) => e)) as PipelineError;
     expect(err.code).toBe('PipelineCancelled');
   });

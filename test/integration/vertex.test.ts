@@ -112,6 +112,34 @@ describe('vertex() backend', () => {
     expect(result.version.manifestUri).toMatch(/^gs:\/\//);
   });
 
+  it('a multi-node CustomJob: chief + 2 workers, accepted by the official schema check, one job', async () => {
+    const run = await h.client.start(
+      pipeline('vx-pools', {
+        accelerator: undefined,
+        workerPools: [
+          { machineType: 'a2-highgpu-8g', accelerator: { type: 'NVIDIA_TESLA_A100', count: 8 } },
+          { machineType: 'a2-highgpu-8g', accelerator: { type: 'NVIDIA_TESLA_A100', count: 8 }, replicaCount: 2 },
+        ],
+      }),
+      { requestedBy: 'ci@acme.com' },
+    );
+    const result = await h.client.result(run);
+    expect(standIn.rejected).toEqual([]);
+    const jobs = jobsOf('vx-pools');
+    expect(jobs).toHaveLength(1);
+    const pools = jobs[0]!.body.jobSpec.workerPoolSpecs as Record<string, unknown>[];
+    expect(pools.map((p) => p.replicaCount)).toEqual(['1', '2']);
+    for (const pool of pools) {
+      expect(pool.machineSpec).toEqual({
+        machineType: 'a2-highgpu-8g',
+        acceleratorType: 'NVIDIA_TESLA_A100',
+        acceleratorCount: 8,
+      });
+      expect(pool.containerSpec).toEqual(pools[0]!.containerSpec); // every replica runs the same contract
+    }
+    expect(result.training).toMatchObject({ backend: 'vertex', metrics: { auc: 0.93 } });
+  });
+
   it('429 on create backs off (QuotaExhausted) and then succeeds with one job', async () => {
     standIn.faults.quotaFailures = 1;
     const run = await h.client.start(pipeline('vx-quota'), { requestedBy: 'ci@acme.com' });

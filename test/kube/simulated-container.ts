@@ -3,7 +3,10 @@
  * but runs no containers, so this plays the container's side of the training contract: for each Job pod that
  * starts running, it writes the model and `metrics.json` into the pod's `AIP_MODEL_DIR` (gs://, the GCS
  * emulator) before kwok's stage ends the pod, and reports `resumed_from_checkpoint` = 1 when an earlier pod
- * left a checkpoint in `AIP_CHECKPOINT_DIR`, as a real resumable training script would.
+ * left a checkpoint in `AIP_CHECKPOINT_DIR`, as a real resumable training script would. A pod whose params
+ * (`MLOPS_PARAMS`) have `report_steps` plays a sweep trial instead: one line of intermediate metrics to
+ * `MLOPS_METRICS_FILE` every `step_seconds` (rising to the `auc` param, as test/fixtures/train_fixture.py writes
+ * them) while the pod lives, then metrics.json with `auc`; the pod's `mlops.test/run-for` must outlast the steps.
  */
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { Storage } from '@google-cloud/storage';
@@ -43,10 +46,29 @@ export function simulateTrainingContainers(
     const model = gs(env.AIP_MODEL_DIR);
     const bucket = storage.bucket(model.bucket);
     await bucket.file(`${model.key}model.json`).save(JSON.stringify({ trainedBy: pod.metadata?.name }));
+    ran.push(pod.metadata!.name!);
+    const params = JSON.parse(env.MLOPS_PARAMS || '{}') as Record<string, number>;
+    const auc = params.auc ?? 0.91;
+    const steps = Number(params.report_steps ?? 0);
+    const lines: string[] = [];
+    for (let step = 1; step <= steps; step++) {
+      await new Promise((r) => setTimeout(r, Number(params.step_seconds ?? 0.1) * 1000));
+      if (!(await alive(pod))) return; // stopped: its Job was deleted
+      const value = auc - 0.3 * (1 - step / steps);
+      lines.push(JSON.stringify({ step, auc: value, loss: 1 - value }) + '\n');
+      await storage
+        .bucket(gs(env.MLOPS_METRICS_FILE!).bucket)
+        .file(gs(env.MLOPS_METRICS_FILE!).key)
+        .save(lines.join(''));
+    }
     await bucket
       .file(`${model.key}metrics.json`)
-      .save(JSON.stringify({ auc: 0.91, resumed_from_checkpoint: resumed ? 1 : 0 }));
-    ran.push(pod.metadata!.name!);
+      .save(JSON.stringify({ auc, resumed_from_checkpoint: resumed ? 1 : 0 }));
+  }
+
+  async function alive(pod: V1Pod): Promise<boolean> {
+    const current = await core.readNamespacedPod({ name: pod.metadata!.name!, namespace }).catch(() => undefined);
+    return !!current && !current.metadata?.deletionTimestamp;
   }
 
   void (async () => {
@@ -60,7 +82,8 @@ export function simulateTrainingContainers(
           const uid = pod.metadata?.uid ?? '';
           if (pod.status?.phase !== 'Running' || pod.metadata?.deletionTimestamp || seen.has(uid)) continue;
           seen.add(uid);
-          await work(pod);
+          // Trials report over seconds: each pod's work runs on its own, the watch goes on.
+          void work(pod).catch(() => undefined);
         }
       } catch {
         /* cluster busy or stopping: try again */

@@ -13,6 +13,12 @@ export const quick = proxyActivities<PipelineActivities>({
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
 });
 
+/** A sweep's reads of its trials' reported metrics: short, so a read lost with its worker is retried soon. */
+export const progressReads = proxyActivities<PipelineActivities>({
+  startToCloseTimeout: '10s',
+  retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+});
+
 /**
  * The training activity under the spec's timeout, heartbeat and attempts. It waits for the job's cancellation to
  * complete, so a cancelled run never leaves a job running.

@@ -32,6 +32,7 @@ import { skewGate } from '../skew-gate.js';
 import { approvalDetails, SEARCH_ATTRIBUTE_KEYS } from '../visibility.js';
 import { deployActivities, quick, trainActivity } from './activities.js';
 import { fail, type PipelineRunState } from './run-state.js';
+import { sweepSelection, trainSweep } from './sweep.js';
 
 type Params = Record<string, string | number | boolean>;
 
@@ -66,13 +67,18 @@ export function trainJob(run: PipelineRunState, snapshot: DataSnapshot, params: 
   });
 }
 
-/** Train stage: one job with the run's parameters (or `params`). */
+/**
+ * Train stage: one job with the run's parameters (or `params`); with `train.sweep`, a sweep whose trials override
+ * them, returning the winner (its progress and record in `run.status.sweep`).
+ */
 export async function train(
   run: PipelineRunState,
   snapshot: DataSnapshot,
   params = trainingParams(run),
 ): Promise<TrainingResult> {
-  const training = await run.stage('train', () => trainJob(run, snapshot, params));
+  const training = await run.stage('train', () =>
+    run.spec.train.sweep ? trainSweep(run, snapshot, params) : trainJob(run, snapshot, params),
+  );
   run.status.training = training;
   return training;
 }
@@ -99,6 +105,18 @@ export async function gate(
     }
     return report;
   });
+}
+
+/** The sweep winner's parameters (the run's, overridden by the trial's), when the run swept. */
+function sweepWinnerParams(run: PipelineRunState): Params | undefined {
+  const sweep = run.status.sweep;
+  const winner = sweep?.winner === undefined ? undefined : sweep.trials[sweep.winner];
+  return winner && { ...trainingParams(run), ...winner.params };
+}
+
+function sweepLineage(run: PipelineRunState): { selection?: CandidateSelection } {
+  const sweep = run.status.sweep;
+  return sweep?.winner === undefined ? {} : { selection: sweepSelection(sweep) };
 }
 
 /** What `register` records of the run. */
@@ -128,11 +146,11 @@ export async function register(run: PipelineRunState, options: RegisterOptions):
         runId: info.runId,
         requestedBy: input.requestedBy,
         trigger: input.trigger,
-        params: options.params ?? trainingParams(run),
+        params: options.params ?? sweepWinnerParams(run) ?? trainingParams(run),
         snapshot: options.snapshot,
         training: options.training,
         gate: options.gate,
-        ...(options.selection ? { selection: options.selection } : {}),
+        ...(options.selection ? { selection: options.selection } : sweepLineage(run)),
       },
     }),
   );
