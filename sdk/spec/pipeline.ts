@@ -9,6 +9,7 @@ import { TrainingBackendSchema } from './backends.js';
 import { CommandSchema, ParamsSchema, SlugSchema } from './common.js';
 import { cronProblem } from './cron.js';
 import { RolloutSchema } from './rollout.js';
+import { TrainPlacementSchema } from './placement.js';
 import { DeployTargetSchema, SkewSpecSchema } from './deploy.js';
 import { IngestSpecSchema } from './ingest.js';
 
@@ -24,6 +25,8 @@ export const TrainSpecSchema = z.strictObject({
   heartbeatTimeout: DurationSchema.prefault('60s'),
   /** Attempts for infrastructure failures (a user-code failure is never retried). */
   maxAttempts: z.number().int().positive().default(5),
+  /** Which workers train, and how a local job stays on the machine that started it (see spec/placement.ts). */
+  placement: TrainPlacementSchema.optional(),
 });
 
 export const MetricThresholdSchema = z
