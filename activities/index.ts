@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { evaluateGate as evaluate } from '../sdk/gate.js';
 import { trainingJobKey, trialJobKey } from '../sdk/ids.js';
 import type {
@@ -19,6 +19,7 @@ import type {
   SkewReport,
 } from '../sdk/run-types.js';
 import type { GateSpec, TrainSpec } from '../sdk/spec/pipeline.js';
+import type { HostPlacement } from '../sdk/spec/placement.js';
 import { compareWithChampion } from './gate/champion.js';
 import {
   computeDriftReport,
@@ -56,6 +57,11 @@ export interface ActivityOptions {
   home?: string;
   /** Default object store for snapshots and the registry (default `file://<home>/store`). */
   store?: string;
+  /**
+   * This machine and the task queue only its workers poll (set by `createPipelineWorkers`): `placeLocalJob`
+   * answers with it, binding a local training job to this machine.
+   */
+  host?: HostPlacement;
 }
 
 /** The `trainModel` activity's input, as the pipeline workflow sends it (recorded in histories: keep its shape). */
@@ -92,7 +98,7 @@ export interface TrialProgress {
 }
 
 /** Resolves the defaults: `$MLOPS_HOME` or `./.mlops`, and a `file://` store inside it. */
-export function resolveActivityOptions(options: ActivityOptions = {}): Required<ActivityOptions> {
+export function resolveActivityOptions(options: ActivityOptions = {}): Required<Omit<ActivityOptions, 'host'>> {
   const home = path.resolve(options.home ?? process.env.MLOPS_HOME ?? '.mlops');
   const store = options.store ?? process.env.MLOPS_STORE ?? pathToFileURL(path.join(home, 'store')).href;
   return { home, store };
@@ -127,6 +133,18 @@ export function createActivities(options: ActivityOptions = {}) {
     /** Snapshot + schema/quality checks + reference profile. */
     async ingestData(input: IngestInput): Promise<DataSnapshot> {
       return ingestData(storeFor(input.store), input);
+    },
+
+    /**
+     * With `train.placement`: the machine whose worker took this task, so the local job and all its attempts
+     * run there (on its host task queue). A worker without a host queue cannot take the job.
+     */
+    async placeLocalJob(): Promise<HostPlacement> {
+      if (options.host) return options.host;
+      throw ApplicationFailure.nonRetryable(
+        `train.placement binds local jobs to a machine, but this worker on task queue "${Context.current().info.taskQueue}" polls no host queue: start the training workers with createPipelineWorkers({ host }) (or MLOPS_HOST for the worker command), or give train.placement.taskQueue a queue that only such workers poll`,
+        'InvalidSpec',
+      );
     },
 
     /** Launches (or reattaches to) the training job on its backend and waits for it to end. */

@@ -114,6 +114,8 @@ export interface DevServerOptions {
   headless?: boolean;
   /** A codec server the Web UI calls to show decrypted payloads (`--ui-codec-endpoint`), e.g. `temporal-mlops codec-server`'s URL. */
   uiCodecEndpoint?: string;
+  /** Dynamic config values (`--dynamic-config-value K=V`, V as JSON), e.g. faster worker-deployment drainage. */
+  dynamicConfig?: Record<string, string | number | boolean>;
   log?: (line: string) => void;
 }
 
@@ -159,6 +161,8 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   if (uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
   if (options.uiCodecEndpoint && uiPort !== undefined) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
+  for (const [key, value] of Object.entries(options.dynamicConfig ?? {}))
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   const out = openSync(logFile, 'a');
   const child: ChildProcess = spawn(cli, args, { stdio: ['ignore', out, out], detached: false });
   let exited = false;

@@ -18,6 +18,7 @@ export const PIPELINE_ERROR_CODES = [
   'InvalidMetrics',
   'InvalidPredictions',
   'Preempted',
+  'JobLost',
   'QuotaExhausted',
   'BackendNotAvailable',
   'DeployFailed',

@@ -3,7 +3,10 @@
  * `temporal.toml` profile (`TEMPORAL_PROFILE`, `TEMPORAL_CONFIG_FILE`), then `TEMPORAL_ADDRESS`,
  * `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_TLS_*`. Also reads `MLOPS_TASK_QUEUE`, `MLOPS_HOME`,
  * `MLOPS_STORE`, and `MLOPS_ENCRYPTION_KEYS` / `MLOPS_ENCRYPTION_KEYS_FILE` for payload encryption. Custom steps:
- * `MLOPS_STEPS_MODULE` names a module whose exported `steps` array is registered.
+ * `MLOPS_STEPS_MODULE` names a module whose exported `steps` array is registered. Fleets: `MLOPS_HOST` names this
+ * machine (local training jobs placed here run on its own host queue, see `createPipelineWorkers`),
+ * `MLOPS_WORKFLOWS=0` runs activities only (a training pool), and `MLOPS_DEPLOYMENT_NAME` + `MLOPS_BUILD_ID`
+ * make it a versioned worker (Worker Deployments).
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -11,7 +14,7 @@ import { describeConnection, resolveConnectionOptions } from '../sdk/connection.
 import type { StepDefinition } from '../sdk/define-step.js';
 import { encryptionFromEnv } from '../sdk/encryption.js';
 import { PipelineError } from '../sdk/errors.js';
-import { createPipelineWorker } from './index.js';
+import { createPipelineWorker, createPipelineWorkers, type WorkerDeployment } from './index.js';
 
 async function loadSteps(): Promise<StepDefinition[]> {
   const module = process.env.MLOPS_STEPS_MODULE;
@@ -22,12 +25,28 @@ async function loadSteps(): Promise<StepDefinition[]> {
   return loaded.steps;
 }
 
+/** The worker's version from `MLOPS_DEPLOYMENT_NAME` and `MLOPS_BUILD_ID` (both or neither). */
+function deploymentFromEnv(): WorkerDeployment | undefined {
+  const name = process.env.MLOPS_DEPLOYMENT_NAME;
+  const buildId = process.env.MLOPS_BUILD_ID;
+  if (!name && !buildId) return undefined;
+  if (!name || !buildId)
+    throw new PipelineError('InvalidInput', 'Set both MLOPS_DEPLOYMENT_NAME and MLOPS_BUILD_ID, or neither');
+  return { name, buildId };
+}
+
 try {
-  const worker = await createPipelineWorker({ taskQueue: process.env.MLOPS_TASK_QUEUE, steps: await loadSteps() });
+  const deployment = deploymentFromEnv();
+  const options = { taskQueue: process.env.MLOPS_TASK_QUEUE, steps: await loadSteps(), deployment };
+  const host = process.env.MLOPS_HOST;
+  const worker = host
+    ? await createPipelineWorkers({ ...options, host, workflows: process.env.MLOPS_WORKFLOWS !== '0' })
+    : await createPipelineWorker(options);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
+  const taskQueue = 'main' in worker ? worker.main.options.taskQueue : worker.options.taskQueue;
   const codec = encryptionFromEnv();
   console.log(
-    `temporal-mlops worker polling task queue "${worker.options.taskQueue}" at ${describeConnection(resolveConnectionOptions())}; payloads ${codec ? `encrypted with key "${codec.currentKeyId}"` : 'not encrypted'}`,
+    `temporal-mlops worker polling task queue "${taskQueue}"${'host' in worker ? ` and host queue "${worker.host.taskQueue}"` : ''}${deployment ? ` as ${deployment.name}/${deployment.buildId}` : ''} at ${describeConnection(resolveConnectionOptions())}; payloads ${codec ? `encrypted with key "${codec.currentKeyId}"` : 'not encrypted'}`,
   );
   await worker.run();
 } catch (err) {

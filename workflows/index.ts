@@ -2,6 +2,7 @@
  * `temporal-mlops/workflow`: the workflow entry point the worker bundles (the SDK's workflows), and the building
  * blocks a team composes into its own workflow (a file that re-exports these workflows beside its own).
  */
+import './versioning.js';
 export { mlPipeline } from './pipeline/ml-pipeline.js';
 export { monitorModel, type MonitorInput } from './monitor.js';
 export { watchNewData, type WatchInput } from './watch-new-data.js';

@@ -11,6 +11,7 @@ import { CommandSchema, ParamsSchema, SlugSchema } from './common.js';
 import { cronProblem } from './cron.js';
 import { RolloutSchema } from './rollout.js';
 import { SweepSpecSchema } from './sweep.js';
+import { TrainPlacementSchema } from './placement.js';
 import { DeployTargetSchema, SkewSpecSchema } from './deploy.js';
 import { IngestSpecSchema } from './ingest.js';
 
@@ -28,6 +29,8 @@ export const TrainSpecSchema = z.strictObject({
   maxAttempts: z.number().int().positive().default(5),
   /** A hyperparameter sweep: trials on `backend`, the best one goes on to the gate. */
   sweep: SweepSpecSchema.optional(),
+  /** Which workers train, and how a local job stays on the machine that started it (see spec/placement.ts). */
+  placement: TrainPlacementSchema.optional(),
 });
 
 export const MetricThresholdSchema = z

@@ -8,8 +8,11 @@ import { inject } from 'vitest';
 export function workerProcesses(taskQueue: string, home: string) {
   const started: ChildProcess[] = [];
   return {
-    /** Starts one and resolves once it polls its task queue. */
-    start(): Promise<ChildProcess> {
+    /**
+     * Starts one and resolves once it polls its task queue. `env` adds settings (MLOPS_HOST, MLOPS_WORKFLOWS,
+     * another MLOPS_HOME for another machine).
+     */
+    start(env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
       return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/worker-process.ts'], {
           env: {
@@ -18,6 +21,7 @@ export function workerProcesses(taskQueue: string, home: string) {
             MLOPS_TASK_QUEUE: taskQueue,
             MLOPS_HOME: home,
             MLOPS_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
+            ...env,
           },
           stdio: ['ignore', 'pipe', 'inherit'],
         });

@@ -21,10 +21,15 @@ export const progressReads = proxyActivities<PipelineActivities>({
 
 /**
  * The training activity under the spec's timeout, heartbeat and attempts. It waits for the job's cancellation to
- * complete, so a cancelled run never leaves a job running.
+ * complete, so a cancelled run never leaves a job running. `route` sends it to another task queue (placement).
  */
-export function trainActivity(spec: PipelineSpec): PipelineActivities['trainModel'] {
+export function trainActivity(
+  spec: PipelineSpec,
+  route: { taskQueue?: string; scheduleToStartTimeout?: number } = {},
+): PipelineActivities['trainModel'] {
   return proxyActivities<PipelineActivities>({
+    ...(route.taskQueue ? { taskQueue: route.taskQueue } : {}),
+    ...(route.scheduleToStartTimeout ? { scheduleToStartTimeout: route.scheduleToStartTimeout } : {}),
     startToCloseTimeout: spec.train.timeout,
     heartbeatTimeout: spec.train.heartbeatTimeout,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,

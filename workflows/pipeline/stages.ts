@@ -30,7 +30,8 @@ import { RolloutSchema } from '../../sdk/spec/rollout.js';
 import { rollOut } from '../rollout.js';
 import { skewGate } from '../skew-gate.js';
 import { approvalDetails, SEARCH_ATTRIBUTE_KEYS } from '../visibility.js';
-import { deployActivities, quick, trainActivity } from './activities.js';
+import { deployActivities, quick } from './activities.js';
+import { trainPlaced } from './placement.js';
 import { fail, type PipelineRunState } from './run-state.js';
 import { sweepSelection, trainSweep } from './sweep.js';
 
@@ -57,7 +58,7 @@ export function trainingParams(run: PipelineRunState): Params {
  */
 export function trainJob(run: PipelineRunState, snapshot: DataSnapshot, params: Params): Promise<TrainingResult> {
   const { spec, input } = run;
-  return trainActivity(spec)({
+  return trainPlaced(spec, {
     pipeline: spec.name,
     runKey: input.runKey,
     train: spec.train,
