@@ -16,7 +16,9 @@ import type {
 } from '../../sdk/run-types.js';
 import { AshaRule, bestTrial, sweepTrials } from '../../sdk/sweep.js';
 import type { SweepSpec } from '../../sdk/spec/sweep.js';
-import { progressReads, trainActivity } from './activities.js';
+import type { TrainInput } from '../../activities/index.js';
+import { progressReads } from './activities.js';
+import { trainPlaced } from './placement.js';
 import { fail, type PipelineRunState } from './run-state.js';
 
 type Params = Record<string, string | number | boolean>;
@@ -25,7 +27,8 @@ type Params = Record<string, string | number | boolean>;
 export async function trainSweep(run: PipelineRunState, snapshot: DataSnapshot, base: Params): Promise<TrainingResult> {
   const { spec, input } = run;
   const sweep = spec.train.sweep!;
-  const trainOne = trainActivity(spec);
+  // Each trial is placed like a single job (train.placement: a pool's queue, a local job on its host's queue).
+  const trainOne = (trialInput: TrainInput) => trainPlaced(spec, trialInput);
   const info = workflowInfo();
   const status: SweepStatus = {
     method: sweep.method,
