@@ -264,7 +264,7 @@ export function createActivities(options: ActivityOptions = {}) {
      */
     async checkSkew(input: SkewInput): Promise<SkewReport> {
       const store = storeFor(input.store);
-      return checkSkew(store, input, rolloutTargetOps(home, input.deploy.target).predictor(input, store));
+      return checkSkew(store, input, await rolloutTargetOps(home, input.deploy.target).predictor(input, store));
     },
 
     /** The candidate failed the skew gate: it is stopped (undeployed) without touching the champion's traffic. */

@@ -12,6 +12,7 @@ import { targetOf, type KServeTarget } from '../../sdk/spec/deploy.js';
 import type { DeployInput } from './local/deploy.js';
 import type { ObjectStore } from '../../registry/object-store.js';
 import type { CandidateServers } from './types.js';
+import { httpPredictor, type CandidatePredictor, type SkewInput } from './skew/gate.js';
 import { artifactsPrefix } from '../../registry/registry.js';
 import { KubeApi, KubeApiError, type CustomResource } from '../platform/kubernetes-api.js';
 import { kubePollMs } from '../platform/poll-intervals.js';
@@ -20,6 +21,11 @@ import { pollUntil } from '../platform/poll.js';
 const ISVC: CustomResource = { group: 'serving.kserve.io', version: 'v1beta1', plural: 'inferenceservices' };
 /** The model version an InferenceService serves once rolled out (the next rollout's champion). */
 export const VERSION_ANNOTATION = 'mlops.temporal.io/model-version';
+/**
+ * KServe's tag routing: each revision of the split gets its own URL (`latest-…` for the candidate, `prev-…`
+ * for the champion) in `status.components.predictor.traffic`, so the skew gate can reach the candidate alone.
+ */
+export const TAG_ROUTING_ANNOTATION = 'serving.kserve.io/enable-tag-routing';
 
 interface Condition {
   type: string;
@@ -41,6 +47,8 @@ export interface InferenceService {
         latestReadyRevision?: string;
         latestRolledoutRevision?: string;
         previousRolledoutRevision?: string;
+        /** Knative's traffic targets; with tag routing each has a `tag` and its own `url`. */
+        traffic?: { tag?: string; revisionName?: string; percent?: number; latestRevision?: boolean; url?: string }[];
       };
     };
   };
@@ -134,12 +142,18 @@ export async function startKServeCandidate(input: DeployInput, store: ObjectStor
   const { model, version } = input.version;
   const name = nameOf(t, model);
   const candidateModel = predictorModel(t, store, model, version);
+  // The skew gate addresses the candidate's revision by its tag URL.
+  const tagRouting = input.deploy.skew ? { [TAG_ROUTING_ANNOTATION]: 'true' } : {};
   const existing = await read(t, name);
   if (!existing) {
     const body = {
       apiVersion: `${ISVC.group}/${ISVC.version}`,
       kind: 'InferenceService',
-      metadata: { name, namespace: t.namespace, annotations: { [VERSION_ANNOTATION]: String(version) } },
+      metadata: {
+        name,
+        namespace: t.namespace,
+        annotations: { [VERSION_ANNOTATION]: String(version), ...tagRouting },
+      },
       spec: {
         predictor: {
           model: candidateModel,
@@ -162,6 +176,7 @@ export async function startKServeCandidate(input: DeployInput, store: ObjectStor
   const patched = alreadyOurs
     ? existing
     : await patch(t, name, {
+        ...(input.deploy.skew && { metadata: { annotations: tagRouting } }),
         spec: {
           predictor: {
             model: candidateModel,
@@ -183,6 +198,22 @@ export async function startKServeCandidate(input: DeployInput, store: ObjectStor
       }).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * How the skew gate reaches the candidate's revision alone: the URL KServe's tag routing gives it (the traffic
+ * target of that revision), with the v1 protocol's predict path.
+ */
+export async function kserveCandidatePredictor(t: KServeTarget, input: SkewInput): Promise<CandidatePredictor> {
+  const name = nameOf(t, input.version.model);
+  const revision = input.servers.candidate.endpoint;
+  const isvc = await read(t, name);
+  const target = isvc?.status?.components?.predictor?.traffic?.find((x) => x.revisionName === revision && x.url);
+  if (!target?.url)
+    return {
+      unavailable: `KServe gives the candidate revision ${revision} of ${t.namespace}/${name} no URL of its own (tag routing, annotation ${TAG_ROUTING_ANNOTATION}: "true", is set by the deploy; is the KServe controller older than 0.9?)`,
+    };
+  return httpPredictor(`${target.url}/v1/models/${name}:predict`);
 }
 
 /** Sends `percent` of the traffic to the candidate's revision (100: no canary, the candidate rolled out). */

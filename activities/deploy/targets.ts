@@ -8,6 +8,7 @@ import type { Mirror } from './local/mirror.js';
 import { targetOf, type DeployTarget } from '../../sdk/spec/deploy.js';
 import type { DeployInput } from './local/deploy.js';
 import {
+  kserveCandidatePredictor,
   promoteKServe,
   rollBackKServe,
   routeKServeTraffic,
@@ -59,7 +60,7 @@ export interface RolloutTargetOps {
   /** All traffic back to the champion; the candidate is stopped. */
   rollBack(input: RollBackInput, store: ObjectStore): Promise<void>;
   /** How the skew gate reaches the candidate alone, before it has any traffic. */
-  predictor(input: SkewInput, store: ObjectStore): CandidatePredictor;
+  predictor(input: SkewInput, store: ObjectStore): CandidatePredictor | Promise<CandidatePredictor>;
   /** The candidate is stopped before it got any traffic; the champion's traffic is not touched. */
   stop(input: StopInput, store: ObjectStore): Promise<void>;
 }
@@ -76,7 +77,10 @@ export function rolloutTargetOps(home: string, target: DeployTarget | undefined)
         },
         promote: (input) => promoteVertex(target, input),
         rollBack: (input) => rollBackVertex(target, input.servers),
-        predictor: () => ({ unavailable: 'the vertex-endpoint target cannot address the candidate yet' }),
+        predictor: () => ({
+          unavailable:
+            "a Vertex AI endpoint routes predictions by its trafficSplit only, so the candidate's deployed model at 0 % cannot be called alone",
+        }),
         stop: (input) => stopVertexCandidate(target, input.servers),
       };
     case 'kserve':
@@ -89,7 +93,7 @@ export function rolloutTargetOps(home: string, target: DeployTarget | undefined)
         },
         promote: (input) => promoteKServe(target, input.version.model, input.version.version, input.rollout),
         rollBack: (input, store) => rollBackKServe(target, input.version.model, store, input.servers.champion?.version),
-        predictor: () => ({ unavailable: 'the kserve target cannot address the candidate yet' }),
+        predictor: (input) => kserveCandidatePredictor(target, input),
         stop: (input, store) =>
           stopKServeCandidate(target, input.version.model, store, input.servers.champion?.version),
       };

@@ -158,4 +158,34 @@ describe('kserve deploy target', () => {
       [2, null], // put back as it was
     ]);
   });
+
+  it('the skew gate reaches the candidate revision alone by its tag URL; a wrong one is stopped at 0 %', async () => {
+    const skewed = (params: Record<string, string>) => {
+      const spec = pipeline().spec;
+      return definePipeline({
+        ...fixturePipeline({}, { output: 'scores', ...params }).spec,
+        name: 'ks-skew',
+        model: undefined,
+        approval: { required: false },
+        register: spec.register,
+        deploy: { ...spec.deploy!, skew: {} },
+      });
+    };
+    const first = await h.client.result(await h.client.start(skewed({}), { requestedBy: 'ci@acme.com' }));
+    expect(first.deployment!.skew).toMatchObject({ status: 'passed', agreement: 1, maxAbsDiff: 0, errors: 0 });
+    expect(first.deployment!.skew!.via).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1\/models\/ks-skew:predict$/);
+
+    const run = await h.client.start(skewed({ serve_fault: 'swap-features' }), { requestedBy: 'ci@acme.com' });
+    const err = (await h.client.result(run).catch((e: unknown) => e)) as PipelineError;
+    expect(err.code).toBe('SkewDetected');
+    expect(err.message).toMatch(/ks-skew v2 was stopped before any traffic \(v1 keeps serving\)/);
+    expect(err.message).toMatch(/exchanged reproduces the offline predictions/);
+    const skew = (await h.client.status(run)).skew!;
+    expect(skew.via).toMatch(/\/v1\/models\/ks-skew:predict$/);
+    expect(skew.via).not.toBe(first.deployment!.skew!.via); // the candidate's revision, not the champion's
+    // The candidate's revision never had traffic, and the spec went back to the champion's model.
+    const changes = kserveSim.history.filter((c) => c.name === 'ks-skew');
+    expect(changes.every((c) => !c.canaryTrafficPercent)).toBe(true);
+    expect(changes.at(-1)!.storageUri).toBe(changes[0]!.storageUri);
+  });
 });

@@ -124,4 +124,36 @@ describe('vertex-endpoint deploy target', () => {
     expect(err.message).toMatch(/never became ready/);
     expect(splits().length).toBe(before);
   });
+
+  it('the skew gate cannot call a deployed model at 0 % alone: it says so, and when required stops the candidate', async () => {
+    const skewed = (skew: { required?: boolean }) => {
+      const spec = pipeline().spec;
+      const target = { ...spec.deploy!.target, endpoint: 'iris-skew' } as NonNullable<typeof spec.deploy>['target'];
+      return definePipeline({
+        ...spec,
+        name: 'iris-vx-skew',
+        model: 'iris-vx-skew',
+        deploy: { ...spec.deploy!, target, skew },
+      });
+    };
+    const log = () => standIn.trafficLog.filter((t) => t.endpoint === 'iris-skew').map((t) => t.split);
+    const first = await h.client.result(await h.client.start(skewed({}), { requestedBy: 'ci@acme.com' }));
+    expect(first.deployment!.skew).toMatchObject({ status: 'skipped', rows: 0 });
+    expect(first.deployment!.skew!.summary).toMatch(
+      /^skipped: a Vertex AI endpoint routes predictions by its trafficSplit only, so the candidate's deployed model at 0 % cannot be called alone/,
+    );
+    const before = log();
+    const run = await h.client.start(skewed({ required: true }), { requestedBy: 'ci@acme.com' });
+    const err = (await h.client.result(run).catch((e: unknown) => e)) as PipelineError;
+    expect(err.code).toBe('SkewDetected');
+    expect(err.message).toMatch(/iris-vx-skew v2 was stopped before any traffic \(v1 keeps serving\)/);
+    expect(err.message).toMatch(/cannot be called alone, and deploy\.skew\.required is set/);
+    // The candidate was deployed at 0 % and undeployed; every split the endpoint had gave it nothing.
+    expect(
+      log()
+        .slice(before.length)
+        .every((split) => !split['iris-vx-skew-v2']),
+    ).toBe(true);
+    expect(log().at(-1)).toEqual({ 'iris-vx-skew-v1': 100 });
+  });
 });

@@ -7,18 +7,34 @@
  * stands in for the served traffic: ~50 requests/s split by the current percentages, counted per revision as
  * Knative's queue-proxy does (`revision_app_request_count{revision_name, response_code_class}`), on a
  * `/metrics` endpoint a real Prometheus scrapes. Every spec change it sees is kept in `history`.
+ * With KServe's tag routing (annotation `serving.kserve.io/enable-tag-routing: "true"`), each traffic target also
+ * gets its `tag` (`latest` for the newest revision, `prev` for the rolled-out one) and a `url` of its own, as
+ * KServe reports them; behind that URL runs the revision's real model server (test/fixtures/serve_fixture.py on
+ * the revision's `model.json`, KServe's v1 protocol `POST /v1/models/<name>:predict`), so requests to a tag URL
+ * reach that revision alone.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../../activities/platform/free-port.js';
+import { pollUntil } from '../../activities/platform/poll.js';
 import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Storage } from '@google-cloud/storage';
-import type { InferenceService } from '../../activities/deploy/kserve.js';
+import { TAG_ROUTING_ANNOTATION, type InferenceService } from '../../activities/deploy/kserve.js';
+
+const SERVE_FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'serve_fixture.py');
 
 interface Revision {
   name: string;
   storageUri: string;
   ready: boolean;
   errorShare: number;
+  /** Its model server, once tag routing asked for one. */
+  url?: string;
 }
 
 export interface SimulatedKServe {
@@ -39,7 +55,44 @@ export async function simulateKServe(kubeconfig: string, gcsEndpoint: string, na
   const counts = new Map<string, number>(); // `${revision}|${class}` → n
   const served = new Map<string, number>();
   const history: SimulatedKServe['history'] = [];
+  const servers: ChildProcess[] = [];
   let stopped = false;
+
+  /** Starts the revision's model server (serve_fixture.py on its model.json) and returns its base URL. */
+  async function revisionServer(isvc: string, rev: Revision): Promise<string | undefined> {
+    const m = /^gs:\/\/([^/]+)\/(.*)$/.exec(rev.storageUri);
+    if (!m || !rev.ready) return undefined;
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), `${rev.name}-`));
+    await storage
+      .bucket(m[1]!)
+      .file(`${m[2]}model.json`)
+      .download({ destination: path.join(dir, 'model.json') });
+    const port = await freePort();
+    const route = `/v1/models/${isvc}`;
+    servers.push(
+      spawn('python3', [SERVE_FIXTURE], {
+        env: {
+          ...process.env,
+          AIP_HTTP_PORT: String(port),
+          AIP_HEALTH_ROUTE: route,
+          AIP_PREDICT_ROUTE: `${route}:predict`,
+          AIP_STORAGE_URI: dir,
+          AIP_DEPLOYED_MODEL_ID: rev.name,
+        },
+        stdio: 'ignore',
+      }),
+    );
+    const url = `http://127.0.0.1:${port}`;
+    const up = await pollUntil(
+      () =>
+        fetch(url + route).then(
+          (r) => r.ok || undefined,
+          () => undefined,
+        ),
+      { intervalMs: 100, timeoutMs: 20_000 },
+    );
+    return up ? url : undefined;
+  }
 
   async function behaviour(uri: string) {
     const m = /^gs:\/\/([^/]+)\/(.*)$/.exec(uri);
@@ -81,6 +134,16 @@ export async function simulateKServe(kubeconfig: string, gcsEndpoint: string, na
       traffic.set(previous, 100);
     }
     split.set(name, traffic);
+    const tagged = isvc.metadata.annotations?.[TAG_ROUTING_ANNOTATION] === 'true';
+    if (tagged)
+      for (const rev of revs)
+        if (rev.ready && !rev.url && (rev === latest || traffic.has(rev.name)))
+          rev.url = await revisionServer(name, rev);
+    const tagOf = (revisionName: string) =>
+      revisionName === latest.name ? 'latest' : revisionName === previous ? 'prev' : undefined;
+    const targets = new Map(traffic);
+    // Tag routing lists the latest revision even at 0 %, so it can be reached by its tag URL.
+    if (tagged && latest.ready && !targets.has(latest.name)) targets.set(latest.name, 0);
     const status = {
       observedGeneration: gen,
       url: `http://${name}.${namespace}.example.com`,
@@ -102,11 +165,16 @@ export async function simulateKServe(kubeconfig: string, gcsEndpoint: string, na
           latestCreatedRevision: latest.name,
           ...(latestReady ? { latestReadyRevision: latestReady.name } : {}),
           ...(rolledOut.get(name) ? { latestRolledoutRevision: rolledOut.get(name) } : {}),
-          traffic: [...traffic].map(([revisionName, percent]) => ({
-            revisionName,
-            percent,
-            latestRevision: revisionName === latest.name,
-          })),
+          traffic: [...targets].map(([revisionName, percent]) => {
+            const rev = revs.find((r) => r.name === revisionName);
+            const tag = tagged ? tagOf(revisionName) : undefined;
+            return {
+              revisionName,
+              percent,
+              latestRevision: revisionName === latest.name,
+              ...(tag && rev?.url ? { tag, url: rev.url } : {}),
+            };
+          }),
         },
       },
     };
@@ -179,6 +247,7 @@ export async function simulateKServe(kubeconfig: string, gcsEndpoint: string, na
     stop: async () => {
       stopped = true;
       clearInterval(ticker);
+      for (const child of servers) child.kill('SIGTERM');
       await new Promise((r) => server.close(r));
     },
   } satisfies SimulatedKServe;
