@@ -12,18 +12,24 @@
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, promises as fs, type WriteStream } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DefaultLogger, makeTelemetryFilterString, Runtime } from '@temporalio/worker';
 import { ensureServer, freePort } from '../scripts/dev-server.js';
 import { createPipelineWorker } from '../workers/index.js';
 import { stopDetachedUnder } from '../activities/platform/local-process.js';
-import { PipelineClient, PipelineError, type DriftReport, type MonitorStatus } from '../sdk/index.js';
+import {
+  PipelineClient,
+  PipelineError,
+  type DriftReport,
+  type MonitorStatus,
+  type QualityReport,
+} from '../sdk/index.js';
 import { monitorWorkflowId } from '../sdk/ids.js';
 import { closedLoopPipeline, PYTHON } from './breast-cancer/pipeline.js';
 import { Interrupted, Lifecycle } from './demo/lifecycle.js';
 import { RunNarrator } from './demo/narrate.js';
-import { readInstances, Traffic } from './demo/traffic.js';
+import { LabelFeed, readRows, Traffic } from './demo/traffic.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -39,6 +45,8 @@ const MODEL = 'breast-cancer-classifier';
 const REQUESTER = 'demo-requester@example.com';
 const APPROVER = 'ml-lead@example.com';
 const PREDICTIONS_PER_SECOND = 25;
+const LABEL_DELAY_MS = 3000;
+const QUALITY_WAIT_MS = 30_000;
 
 const say = (line: string) => console.log(line);
 const life = new Lifecycle(say);
@@ -135,18 +143,35 @@ function describeReport(r: DriftReport): string {
 }
 
 let toldWindow = '';
-/** Prints each new monitor report (each window once) until `until` holds for the monitor's status. */
-async function watchMonitor(client: PipelineClient, until: (s: MonitorStatus) => boolean): Promise<MonitorStatus> {
-  for (;;) {
+/** The accuracy of the judged windows that broke the bound, oldest first, and the verdict. */
+function describeQuality(q: QualityReport): string {
+  const judged = q.windows.filter((w) => w.judged && w.breaches.length > 0).slice(-3);
+  const windows = judged.map(
+    (w) => `${w.window.slice(11, 19)} accuracy ${w.metrics.accuracy?.toFixed(2)} (${w.labelled} labels)`,
+  );
+  return `${windows.join(', ')}: ${q.degraded ? 'quality-degraded (min 0.9)' : 'within bounds'}`;
+}
+
+/**
+ * Prints each new monitor report (each window once) until `until` holds for the monitor's status, or undefined
+ * after `timeoutMs`.
+ */
+async function watchMonitor(
+  client: PipelineClient,
+  until: (s: MonitorStatus) => boolean,
+  timeoutMs = Infinity,
+): Promise<MonitorStatus | undefined> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
     const status = await client.monitorStatus(MODEL).catch(() => undefined);
     const latest = status?.latest;
-    if (latest && latest.window !== toldWindow && latest.rows > 0) {
+    if (latest && latest.window !== toldWindow && latest.rows >= 10) {
       toldWindow = latest.window;
       say(`  ${describeReport(latest)}`);
     }
     if (status && until(status)) return status;
     await sleep(500);
   }
+  return undefined;
 }
 
 function cli(...args: string[]): void {
@@ -175,7 +200,8 @@ async function main() {
 
   say("\nPreparing data: scikit-learn's bundled Breast Cancer Wisconsin dataset, and its shifted twin");
   const data = await prepareData();
-  const pipeline = closedLoopPipeline(data.source, [APPROVER]);
+  const labels = path.join(home, 'labels');
+  const pipeline = closedLoopPipeline(data.source, [APPROVER], `${pathToFileURL(labels).href}/`);
 
   const taskQueue = 'temporal-mlops-demo';
   const client = await PipelineClient.connect({ address: server.address, taskQueue });
@@ -203,22 +229,33 @@ async function main() {
   say(`\n2. Traffic: callers send ${PREDICTIONS_PER_SECOND} predictions/s like the training data`);
   const traffic = new Traffic(endpoint, PREDICTIONS_PER_SECOND);
   life.add('the traffic', () => traffic.stop());
-  traffic.send(await readInstances(data.original, 'malignant'));
-  const quiet = await watchMonitor(client, (s) => s.latest?.version === 1 && s.latest.rows > 0 && !s.latest.drifted);
-  say(`  (window: ${quiet.latest!.rows} predictions; the monitor compares each closed window with v1's training data)`);
+  traffic.send(await readRows(data.original, 'malignant'));
+  const feed = new LabelFeed(traffic, labels, LABEL_DELAY_MS, 0.6);
+  life.add('the label feed', () => feed.stop());
+  say(`  diagnoses of 6 in 10 patients come back ${LABEL_DELAY_MS / 1000} s later, as label files in ${labels}`);
+  await watchMonitor(client, (s) => s.latest?.version === 1 && s.latest.rows >= 20 && !s.latest.drifted);
 
   say('\n3. The scanner is recalibrated: sizes read 20 % larger (shift_dataset.py, seed 1); the newer data lands');
   await fs.copyFile(data.newer, data.source);
-  traffic.send(await readInstances(data.newer, 'malignant'));
+  traffic.send(await readRows(data.newer, 'malignant'));
   const drifted = await watchMonitor(client, (s) => s.retrains.length > 0);
-  const retrain = drifted.retrains[0]!;
+  const retrain = drifted!.retrains[0]!;
   say(`  ✔ sustained drift (2 windows in a row) started one retrain run: ${retrain.workflowId}`);
+  const degraded = await watchMonitor(client, (s) => s.quality?.degraded === true, QUALITY_WAIT_MS);
+  say(
+    degraded?.quality
+      ? `  ✔ and as diagnoses arrive, quality falls: ${describeQuality(degraded.quality)}\n    quality report: ${fileURLToPath(degraded.quality.htmlUri)}`
+      : `  (no quality verdict within ${QUALITY_WAIT_MS / 1000} s: labels come back ${LABEL_DELAY_MS / 1000} s late)`,
+  );
 
   say('\n4. v2: trained on the newer data, must beat v1 on the same rows, skew gate, shadow, canary, all traffic');
   const v2 = await follow(client, retrain.workflowId, server.address, server.uiUrl);
   say(`  ✔ ${v2.model} v${v2.version.version} takes all traffic at ${endpoint}`);
   await traffic.stop();
-  say(`  callers: ${traffic.sent} predictions answered, ${traffic.failed} failed`);
+  await feed.stop();
+  say(
+    `  callers: ${traffic.sent} predictions answered, ${traffic.failed} failed; ${feed.labelled} diagnoses came back`,
+  );
   const after = await client.monitorStatus(MODEL);
   say(`  drift-triggered runs: ${after.retrains.length}; the monitor now compares against v${after.version}'s data`);
 

@@ -60,6 +60,9 @@ export type {
   MonitorReference,
   MonitorState,
   MonitorStatus,
+  QualityReport,
+  WindowQuality,
+  MonitorAlert,
 } from './run-types.js';
 export {
   PipelineSpecSchema,

@@ -2,7 +2,7 @@
  * One line per stage of a pipeline run, as the demo prints them: the status query is polled and each new stage,
  * gate verdict, skew report and rollout step is told once.
  */
-import type { PipelineStatus } from '../../sdk/index.js';
+import { STAGES, type PipelineStatus, type Stage } from '../../sdk/index.js';
 
 const metrics = (m: Record<string, number> | undefined, names: string[]) =>
   names
@@ -22,8 +22,10 @@ export class RunNarrator {
       this.told.add(key);
       lines.push(line);
     };
-    const stage = describeStage(s);
-    once(`stage:${s.stage}`, stage && `▸ ${stage}`);
+    // Every stage that has started, in order: a quick one may have ended between two polls.
+    for (const stage of STAGES)
+      if (s.stages[stage] !== 'pending' && s.stages[stage] !== 'skipped')
+        once(`stage:${stage}`, describeStage(stage, s) && `▸ ${describeStage(stage, s)}`);
     const c = s.gate?.champion;
     if (c && c.version !== null) {
       const checks = c.checks.map((k) => `${k.metric} ${k.candidate?.toFixed(4)} vs ${k.champion?.toFixed(4)}`);
@@ -57,8 +59,8 @@ export class RunNarrator {
   }
 }
 
-function describeStage(s: PipelineStatus): string | undefined {
-  switch (s.stage) {
+function describeStage(stage: Stage, s: PipelineStatus): string | undefined {
+  switch (stage) {
     case 'ingest':
       return `ingest: snapshot + schema and quality checks${s.trigger.kind === 'drift' ? ' (the newer data)' : ''}`;
     case 'train':

@@ -1,35 +1,45 @@
 /**
  * The demo's callers: a steady stream of single-instance predictions to the model's stable endpoint, cycling
- * through the rows of a CSV file (features only), until told to switch files or stop.
+ * through the rows of a CSV file, and the outcomes that arrive later: for part of the answered requests, the true
+ * diagnosis is written as a label file under the monitor's `labels.prefix`, joined by the request id the model
+ * server returned (`x-mlops-request-id`).
  */
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 
 export type Instance = Record<string, number>;
+export interface Row {
+  instance: Instance;
+  label: number;
+}
 
 /**
- * Reads a numeric CSV into one object per row, leaving out `drop` (the label), in a seeded shuffled order: the
- * file is sorted by diagnosis in places, and callers arrive in no such order.
+ * Reads a numeric CSV into rows of features and their `target` label, in a seeded shuffled order: the file is
+ * sorted by diagnosis in places, and callers arrive in no such order.
  */
-export async function readInstances(file: string, drop: string, seed = 7): Promise<Instance[]> {
-  const [header, ...rows] = (await fs.readFile(file, 'utf8')).trim().split('\n');
+export async function readRows(file: string, target: string, seed = 7): Promise<Row[]> {
+  const [header, ...lines] = (await fs.readFile(file, 'utf8')).trim().split(/\r?\n/);
   const names = header!.split(',');
-  const instances = rows.map((line) => {
-    const values = line.split(',');
-    return Object.fromEntries(names.flatMap((n, i) => (n === drop ? [] : [[n, Number(values[i])]])));
+  const rows = lines.map((line) => {
+    const values = line.split(',').map(Number);
+    const instance = Object.fromEntries(names.flatMap((n, i) => (n === target ? [] : [[n, values[i]!]])));
+    return { instance, label: values[names.indexOf(target)]! };
   });
   let state = seed;
   const random = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-  for (let i = instances.length - 1; i > 0; i--) {
+  for (let i = rows.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
-    [instances[i], instances[j]] = [instances[j]!, instances[i]!];
+    [rows[i], rows[j]] = [rows[j]!, rows[i]!];
   }
-  return instances;
+  return rows;
 }
 
 export class Traffic {
   sent = 0;
   failed = 0;
-  private rows: Instance[] = [];
+  /** Answered requests whose outcome is still to be reported: request id, true label, when it was answered. */
+  readonly answered: { requestId: string; label: number; at: number }[] = [];
+  private rows: Row[] = [];
   private next = 0;
   private stopped = false;
   private loop?: Promise<void>;
@@ -40,7 +50,7 @@ export class Traffic {
   ) {}
 
   /** Starts sending (or switches to) these rows. */
-  send(rows: Instance[]): void {
+  send(rows: Row[]): void {
     this.rows = rows;
     this.next = 0;
     this.loop ??= this.run();
@@ -54,17 +64,65 @@ export class Traffic {
   private async run(): Promise<void> {
     const gapMs = 1000 / this.perSecond;
     while (!this.stopped) {
-      const instance = this.rows[this.next++ % this.rows.length]!;
-      await fetch(this.url, {
+      const row = this.rows[this.next++ % this.rows.length]!;
+      const res = await fetch(this.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ instances: [instance] }),
+        body: JSON.stringify({ instances: [row.instance] }),
         signal: AbortSignal.timeout(5000),
-      }).then(
-        (res) => (res.ok ? this.sent++ : this.failed++),
-        () => this.failed++,
-      );
+      }).catch(() => undefined);
+      await res?.arrayBuffer().catch(() => undefined);
+      if (res?.ok) {
+        this.sent++;
+        const requestId = res.headers.get('x-mlops-request-id');
+        if (requestId) this.answered.push({ requestId, label: row.label, at: Date.now() });
+      } else this.failed++;
       await new Promise((r) => setTimeout(r, gapMs));
     }
+  }
+}
+
+/**
+ * Writes the outcomes of `traffic`'s answered requests as JSONL label files into `dir`, each `delayMs` after the
+ * answer and only for `share` of them (every request whose position falls in that share of each ten): the
+ * diagnoses of the other patients never come back, as in a clinic.
+ */
+export class LabelFeed {
+  labelled = 0;
+  private files = 0;
+  private position = 0;
+  private readonly timer: NodeJS.Timeout;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly traffic: Traffic,
+    private readonly dir: string,
+    private readonly delayMs: number,
+    private readonly share: number,
+  ) {
+    this.timer = setInterval(() => (this.writing = this.writing.then(() => this.flush())), 1000);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.writing;
+  }
+
+  private async flush(): Promise<void> {
+    const due = Date.now() - this.delayMs;
+    const lines: string[] = [];
+    while (this.traffic.answered.length > 0 && this.traffic.answered[0]!.at <= due) {
+      const { requestId, label } = this.traffic.answered.shift()!;
+      if (this.position++ % 10 < this.share * 10) lines.push(JSON.stringify({ request_id: requestId, label }));
+    }
+    if (lines.length === 0) return;
+    const name = `labels-${String(this.files++).padStart(5, '0')}.jsonl`;
+    // Written beside the prefix and renamed into it, so the monitor never reads half a file.
+    const staging = `${this.dir}.staging`;
+    await fs.mkdir(staging, { recursive: true });
+    await fs.mkdir(this.dir, { recursive: true });
+    await fs.writeFile(path.join(staging, name), lines.join('\n') + '\n');
+    await fs.rename(path.join(staging, name), path.join(this.dir, name));
+    this.labelled += lines.length;
   }
 }

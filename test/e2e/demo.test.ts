@@ -115,6 +115,7 @@ async function closesTheLoop(demo: Demo): Promise<void> {
     /monitor, window [\d:]+: no drift/,
     /monitor, window [\d:]+: DRIFT in \d+ of 30 columns/,
     /✔ sustained drift \(2 windows in a row\) started one retrain run: pipeline\/breast-cancer\//,
+    /✔ and as diagnoses arrive, quality falls: .*accuracy 0\.\d+ \(\d+ labels\).*: quality-degraded \(min 0\.9\)/,
     /champion\/challenger: beats champion v1 \(re-evaluated: accuracy/,
     /approved by ml-lead@example.com/,
     /skew gate passed: /,
@@ -135,6 +136,8 @@ async function closesTheLoop(demo: Demo): Promise<void> {
     expect(m, `${step} after position ${at} in:\n${out}`).not.toBeNull();
     at += m!.index + m![0].length;
   }
+  const quality = /quality report: (\S+\.html)/.exec(out)?.[1];
+  expect(quality && existsSync(quality), `quality report ${quality}`).toBe(true);
   const report = /report: (\S+\.html)/.exec(out)?.[1];
   expect(report && existsSync(report), `drift report ${report}`).toBe(true);
   expect(await fs.readFile(report!, 'utf8')).toContain('mean_radius');
@@ -152,7 +155,7 @@ async function closesTheLoop(demo: Demo): Promise<void> {
 
   // Still serving while it keeps running: the stable endpoint answers a patient of the newer data.
   const endpoint = /v2 takes all traffic at (\S+)/.exec(out)![1]!;
-  const [header, first] = (await fs.readFile(path.join(demo.home, 'data', 'newer.csv'), 'utf8')).split('\n');
+  const [header, first] = (await fs.readFile(path.join(demo.home, 'data', 'newer.csv'), 'utf8')).split(/\r?\n/);
   const names = header!.split(',');
   const values = first!.split(',').map(Number);
   const instance = Object.fromEntries(names.flatMap((n, i) => (n === 'malignant' ? [] : [[n, values[i]]])));
