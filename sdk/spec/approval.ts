@@ -17,8 +17,8 @@ export const EscalationSchema = z.strictObject({
 
 /** An OIDC issuer whose tokens prove an approver's identity (references only: URLs and audiences, no secrets). */
 export const IdentityIssuerSchema = z.strictObject({
-  /** The token's `iss`, exactly, e.g. "https://accounts.google.com". */
-  issuer: z.url('must be the issuer URL, e.g. "https://accounts.google.com"'),
+  /** The tokens' `iss`, exactly: an OIDC issuer URL such as "https://accounts.google.com", or the codec server's name. */
+  issuer: z.string().min(1, 'must be the tokens\' iss, e.g. "https://accounts.google.com"'),
   /** Accepted `aud` values: the OAuth client id the tokens are minted for (one or more). */
   audiences: z.array(z.string().min(1)).min(1, 'name at least one audience (the OAuth client id of the tokens)'),
   /** The issuer's JWKS; default: `jwks_uri` of `<issuer>/.well-known/openid-configuration`. */
