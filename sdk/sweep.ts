@@ -146,3 +146,16 @@ export function bestTrial(
   }
   return best;
 }
+
+/** Most reports a trial's record keeps (status, lineage): a record must stay well inside Temporal's payload limits. */
+export const MAX_KEPT_REPORTS = 200;
+
+/**
+ * Appends reports to a trial's record; past `max`, every other one is dropped (the last always kept), so a long
+ * curve keeps its shape at a coarser resolution.
+ */
+export function keepReports(kept: TrialReport[], added: TrialReport[], max = MAX_KEPT_REPORTS): TrialReport[] {
+  let all = [...kept, ...added];
+  while (all.length > max) all = all.filter((_, i) => i % 2 === 0 || i === all.length - 1);
+  return all;
+}

@@ -212,6 +212,17 @@ describe('train.sweep on the kubernetes() backend', () => {
       expect(new Set(keys).size).toBe(6);
       expect(podsRanPerJob(keys)).toEqual(Array(6).fill(1));
       for (const job of await jobsOf('k8s-sweep-crash')) expect(keys).toContain(job.metadata!.name);
+      // The kill really hit running trials: their activities were retried on the new worker, which reattached.
+      const events = (await client.handle(run).fetchHistory()).events!;
+      const types = new Map(
+        events
+          .filter((e) => e.activityTaskScheduledEventAttributes)
+          .map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!.activityType!.name]),
+      );
+      const trialAttempts = events
+        .filter((e) => types.get(String(e.activityTaskStartedEventAttributes?.scheduledEventId)) === 'trainModel')
+        .map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 1);
+      expect(Math.max(...trialAttempts)).toBeGreaterThanOrEqual(2);
     } finally {
       workers.killAll();
     }

@@ -215,6 +215,17 @@ describe('train.sweep on the local backend', () => {
       const reattached = (await fs.readdir(path.join(h.home, 'jobs'))).filter((d) => d.includes('.lost-'));
       expect(reattached).toEqual([]); // no job was given up and relaunched
       expect(result.training.jobKey).toBe(status.sweep!.trials[status.sweep!.winner!]!.jobKey);
+      // The kill really hit running trials: their activities were retried on the new worker, which reattached.
+      const events = (await client.handle(run).fetchHistory()).events!;
+      const types = new Map(
+        events
+          .filter((e) => e.activityTaskScheduledEventAttributes)
+          .map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!.activityType!.name]),
+      );
+      const trialAttempts = events
+        .filter((e) => types.get(String(e.activityTaskStartedEventAttributes?.scheduledEventId)) === 'trainModel')
+        .map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 1);
+      expect(Math.max(...trialAttempts)).toBeGreaterThanOrEqual(2);
     } finally {
       workers.killAll();
     }

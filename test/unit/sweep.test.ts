@@ -4,7 +4,7 @@ import { PipelineError } from '../../sdk/errors.js';
 import { local } from '../../sdk/factories.js';
 import { SweepSpecSchema, type SweepConfig } from '../../sdk/spec/sweep.js';
 import type { PipelineConfig } from '../../sdk/spec/pipeline.js';
-import { AshaRule, bestTrial, rungStep, sweepTrials } from '../../sdk/sweep.js';
+import { AshaRule, bestTrial, keepReports, rungStep, sweepTrials } from '../../sdk/sweep.js';
 import { parseReports } from '../../activities/train/progress.js';
 import { contractEnv } from '../../activities/train/contract.js';
 
@@ -140,6 +140,18 @@ describe('ASHA rule', () => {
 });
 
 describe('intermediate metrics (metrics.jsonl)', () => {
+  it('a trial record keeps at most 200 reports: past that every other one, always the last', () => {
+    const reports = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, i) => ({ step: from + i, value: (from + i) / 1000 }));
+    expect(keepReports(reports(0, 150), reports(150, 200))).toHaveLength(200);
+    const kept = keepReports(reports(0, 200), reports(200, 1000));
+    expect(kept.length).toBeLessThanOrEqual(200);
+    expect(kept.length).toBeGreaterThan(100);
+    expect(kept[0]!.step).toBe(0);
+    expect(kept.at(-1)!.step).toBe(999);
+    expect(kept.map((r) => r.step)).toEqual([...kept.map((r) => r.step)].sort((a, b) => a - b));
+  });
+
   it('reads complete lines that carry the metric, from a line on', () => {
     const text = '{"step": 1, "auc": 0.6}\n{"step": 2, "loss": 0.3}\n\n{"step": 3, "auc": 0.7}\n{"step": 4, "au';
     expect(parseReports(text, 'auc')).toEqual({

@@ -14,7 +14,7 @@ import type {
   TrainingResult,
   TrialRecord,
 } from '../../sdk/run-types.js';
-import { AshaRule, bestTrial, sweepTrials } from '../../sdk/sweep.js';
+import { AshaRule, bestTrial, keepReports, sweepTrials } from '../../sdk/sweep.js';
 import type { SweepSpec } from '../../sdk/spec/sweep.js';
 import type { TrainInput } from '../../activities/index.js';
 import { progressReads } from './activities.js';
@@ -130,7 +130,7 @@ export async function trainSweep(run: PipelineRunState, snapshot: DataSnapshot, 
       const trial = status.trials[p.index]!;
       trial.jobId = p.jobId;
       linesRead.set(p.index, p.lines);
-      trial.reports.push(...p.reports);
+      trial.reports = keepReports(trial.reports, p.reports);
       if (trial.state === 'stopped' || trial.state === 'failed') continue;
       if (p.error) {
         // ASHA cannot rank a trial whose reports it cannot read; grid and random only record them.
