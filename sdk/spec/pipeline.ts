@@ -270,4 +270,13 @@ export const PipelineDefinitionSchema = PipelineSpecSchema.superRefine((spec, ct
       path: ['deploy', 'rollout', 'shadow'],
       message: `needs the local target's router, which mirrors requests; ${spec.deploy.target.kind} has none: remove shadow (the skew gate checks the candidate alone)`,
     });
+  // A local trial's progress (metrics.jsonl) is read from its job folder by an activity on the pipeline's queue,
+  // which a host-bound trial (train.placement) may not share.
+  if (spec.train.sweep && spec.train.placement && backend.kind === 'local')
+    ctx.addIssue({
+      code: 'custom',
+      path: ['train', 'placement'],
+      message:
+        "a sweep on the local backend reads each trial's progress from the pipeline worker's home, so its trials cannot be bound to other machines yet: remove train.placement, or sweep on Kubernetes or Vertex",
+    });
 });

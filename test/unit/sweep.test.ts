@@ -224,5 +224,11 @@ describe('train.sweep in definePipeline', () => {
         sweep: { method: 'grid', metric: 'auc', space: { lr: { values: [1] } }, asha: { reductionFactor: 2 } },
       }),
     ).toMatch(/train\.sweep\.asha: applies to method "asha" only/);
+    expect(
+      refused({
+        sweep: { method: 'grid', metric: 'auc', space: { lr: { values: [1] } } },
+        placement: { taskQueue: 'gpu-pool' },
+      }),
+    ).toMatch(/train\.placement: a sweep on the local backend reads each trial's progress/);
   });
 });
