@@ -9,7 +9,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestSource } from '../../activities/ingest/ingest.js';
 import { computeDriftReport } from '../../activities/monitor/monitoring.js';
@@ -18,7 +19,6 @@ import { openObjectStore, type ObjectStore } from '../../registry/object-store.j
 import type { QualityReport } from '../../sdk/run-types.js';
 import { fixturePipeline } from '../helpers/harness.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 let browser: Browser;
 let dir: string;
 let store: ObjectStore;
@@ -26,18 +26,7 @@ let store: ObjectStore;
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'monitor-report-'));
   store = openObjectStore(pathToFileURL(path.join(dir, 'store')).href);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
   await fs.mkdir('test-results', { recursive: true });
 });
 afterAll(async () => {

@@ -12,7 +12,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { stopLocalServer } from '../../activities/index.js';
 import { PipelineClient } from '../../sdk/client.js';
@@ -23,7 +24,6 @@ import { historyJson } from '../helpers/histories.js';
 import { historyText } from '../helpers/history-text.js';
 import { startLocalIssuer, type LocalIssuer } from '../helpers/oidc-issuer.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const KEYS = `ui-1=${randomBytes(32).toString('base64')}`;
 const COMMENT = 'approved in the UI, sealed by the codec server';
 let server: DevServer;
@@ -86,10 +86,7 @@ beforeAll(async () => {
   });
   running = worker.run();
   client = await PipelineClient.connect({ address: server.address, taskQueue: 'ui-codec', env });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-  });
+  browser = await launchChromium();
   await fs.mkdir('test-results', { recursive: true });
 });
 afterAll(async () => {

@@ -5,29 +5,18 @@
  */
 import { promises as fs } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { stopLocalServer } from '../../activities/index.js';
 import { fixturePipeline, startHarness, waitForStage, type Harness } from '../helpers/harness.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const uiUrl = inject('temporalUiUrl');
 let h: Harness;
 let browser: Browser;
 
 beforeAll(async () => {
   h = await startHarness('web-ui');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
   await fs.mkdir('test-results', { recursive: true });
 });
 afterAll(async () => {
