@@ -264,7 +264,12 @@ export function createActivities(options: ActivityOptions = {}) {
      */
     async checkSkew(input: SkewInput): Promise<SkewReport> {
       const store = storeFor(input.store);
-      return checkSkew(store, input, await rolloutTargetOps(home, input.deploy.target).predictor(input, store));
+      const predictor = await rolloutTargetOps(home, input.deploy.target).predictor(input, store);
+      try {
+        return await checkSkew(store, input, predictor);
+      } finally {
+        if ('close' in predictor) await predictor.close?.();
+      }
     },
 
     /** The candidate failed the skew gate: it is stopped (undeployed) without touching the champion's traffic. */

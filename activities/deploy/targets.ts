@@ -26,6 +26,7 @@ import {
   routeVertexTraffic,
   startVertexCandidate,
   stopVertexCandidate,
+  vertexScratchPredictor,
 } from './vertex.js';
 
 /** The `routeTraffic` activity's input: one rollout step's split. */
@@ -77,10 +78,8 @@ export function rolloutTargetOps(home: string, target: DeployTarget | undefined)
         },
         promote: (input) => promoteVertex(target, input),
         rollBack: (input) => rollBackVertex(target, input.servers),
-        predictor: () => ({
-          unavailable:
-            "a Vertex AI endpoint routes predictions by its trafficSplit only, so the candidate's deployed model at 0 % cannot be called alone",
-        }),
+        // The real endpoint routes by trafficSplit only: the candidate's Model serves alone on a scratch endpoint.
+        predictor: (input) => vertexScratchPredictor(target, input),
         stop: (input) => stopVertexCandidate(target, input.servers),
       };
     case 'kserve':

@@ -11,9 +11,12 @@ import { targetOf, type VertexEndpointTarget } from '../../sdk/spec/deploy.js';
 import type { DeployInput } from './local/deploy.js';
 import type { ObjectStore } from '../../registry/object-store.js';
 import type { CandidateServers, PromoteInput, RolloutParticipant } from './types.js';
+import { httpPredictor, type CandidatePredictor, type SkewInput } from './skew/gate.js';
 import {
   VertexApiError,
   VertexEndpointsApi,
+  googleAuthHeaders,
+  type DeployedModel,
   type VertexEndpoint,
   type VertexOperation,
 } from '../platform/vertex-api.js';
@@ -38,7 +41,13 @@ function failed(err: unknown, what: string): never {
 }
 
 /** Waits for a long-running operation; its error, or a deadline passed, is `DeployFailed`. */
-async function waitFor(api: VertexEndpointsApi, op: VertexOperation, what: string, timeoutMs: number) {
+async function waitFor(
+  api: VertexEndpointsApi,
+  op: VertexOperation,
+  what: string,
+  timeoutMs: number,
+  cancellable = true,
+) {
   const ctx = Context.current();
   const done = await pollUntil(
     async () => {
@@ -47,7 +56,7 @@ async function waitFor(api: VertexEndpointsApi, op: VertexOperation, what: strin
       ctx.heartbeat({ operation: op.name, waitingFor: what });
       return undefined;
     },
-    { intervalMs: vertexPollMs(), timeoutMs, signal: ctx.cancellationSignal, what },
+    { intervalMs: vertexPollMs(), timeoutMs, signal: cancellable ? ctx.cancellationSignal : undefined, what },
   );
   if (!done)
     throw ApplicationFailure.nonRetryable(`${what} did not finish within ${timeoutMs} ms`, 'DeployFailed', {
@@ -141,6 +150,101 @@ export async function startVertexCandidate(input: DeployInput, store: ObjectStor
     return { candidate: { version, endpoint: deployed.id! }, champion: championOf(fresh, model, deployed.id!) };
   } catch (err) {
     return failed(err, `deploying ${model} v${version} to Vertex endpoint ${t.endpoint}`);
+  }
+}
+
+/** The scratch endpoint's display name: one per candidate, so a retried gate finds (and reuses or removes) its own. */
+export const scratchEndpointName = (model: string, version: number) =>
+  `mlops-skew-${labelValue(model, version)}`.slice(0, 128);
+const SCRATCH_LABEL = 'mlops-skew-gate';
+
+/** Undeploys whatever is on the scratch endpoint and deletes it; runs to its end even when the activity is cancelled. */
+async function removeScratch(api: VertexEndpointsApi, t: VertexEndpointTarget, name: string): Promise<void> {
+  const endpoint = await api.getEndpoint(name).catch((err: unknown) => {
+    if (err instanceof VertexApiError && err.httpStatus === 404) return undefined;
+    throw err;
+  });
+  if (!endpoint) return;
+  for (const d of endpoint.deployedModels ?? []) {
+    const op = await api.undeployModel(name, d.id!, {});
+    await waitFor(
+      api,
+      op,
+      `undeploying ${d.id} from the scratch endpoint ${endpoint.displayName}`,
+      t.healthTimeout,
+      false,
+    );
+  }
+  const op = await api.deleteEndpoint(name);
+  await waitFor(api, op, `deleting the scratch endpoint ${endpoint.displayName}`, t.healthTimeout, false);
+  Context.current().log.info(`skew gate: scratch endpoint ${endpoint.displayName} (${name}) deleted`);
+}
+
+/**
+ * The skew gate on Vertex: an endpoint routes by its trafficSplit only, so the candidate at 0 % on the real
+ * endpoint cannot be called alone. Its Model is deployed (same machine type) to a scratch endpoint of
+ * its own with all of that endpoint's traffic; the gate's requests go to that endpoint's `:predict`, and
+ * `close()` undeploys it and deletes the endpoint. A retried activity finds its scratch endpoint by display
+ * name and reuses it; a failure while setting it up removes it.
+ */
+export async function vertexScratchPredictor(t: VertexEndpointTarget, input: SkewInput): Promise<CandidatePredictor> {
+  const { model, version } = input.version;
+  const api = new VertexEndpointsApi(t.region);
+  const displayName = scratchEndpointName(model, version);
+  const log = Context.current().log;
+  let scratch: string | undefined;
+  try {
+    let [endpoint] = await api.endpointsNamed(parentOf(t), displayName);
+    if (!endpoint) {
+      const op = await api.createEndpoint(parentOf(t), {
+        displayName,
+        labels: { 'managed-by': 'temporal-mlops', [SCRATCH_LABEL]: labelValue(model, version) },
+      });
+      const created = (await waitFor(api, op, `creating the scratch endpoint ${displayName}`, t.healthTimeout)) as {
+        name?: string;
+      };
+      endpoint = await api.getEndpoint(created.name ?? '');
+    }
+    scratch = endpoint.name!;
+    const name = deployedName(model, version);
+    const serving = (endpoint.deployedModels ?? []).find(
+      (d) => d.displayName === name && (endpoint.trafficSplit?.[d.id ?? ''] ?? 0) === 100,
+    );
+    if (!serving) {
+      const [uploaded] = await api.modelsByLabel(parentOf(t), MODEL_VERSION_LABEL, labelValue(model, version));
+      if (!uploaded) throw ApplicationFailure.nonRetryable(`the Vertex Model of ${name} is gone`, 'DeployFailed');
+      // A half-done earlier attempt: what is there is removed first (undeploying it needs no traffic kept).
+      for (const d of endpoint.deployedModels ?? []) {
+        const op = await api.undeployModel(scratch, d.id!, {});
+        await waitFor(api, op, `undeploying ${d.id} from ${displayName}`, t.healthTimeout);
+      }
+      const deployed: DeployedModel = {
+        model: uploaded.name,
+        displayName: name,
+        dedicatedResources: {
+          machineSpec: { machineType: t.machineType },
+          minReplicaCount: 1,
+          maxReplicaCount: 1,
+        },
+        ...(t.serviceAccount ? { serviceAccount: t.serviceAccount } : {}),
+      };
+      const op = await api.deployModel(scratch, deployed, { '0': 100 });
+      await waitFor(api, op, `deploying ${name} to the scratch endpoint ${displayName}`, t.healthTimeout);
+    }
+    log.info(`skew gate: ${name} serves alone on the scratch endpoint ${displayName} (${scratch})`);
+    const base = process.env.MLOPS_VERTEX_API_ENDPOINT ?? `https://${t.region}-aiplatform.googleapis.com`;
+    const http = httpPredictor(`${base}/v1/${scratch}:predict`, await googleAuthHeaders());
+    if ('unavailable' in http) return http;
+    const at = scratch;
+    return {
+      via: `Vertex scratch endpoint ${displayName} (${at}:predict)`,
+      predict: (instances) => http.predict(instances),
+      close: () =>
+        removeScratch(api, t, at).catch((err: unknown) => failed(err, `removing the scratch endpoint ${at}`)),
+    };
+  } catch (err) {
+    if (scratch) await removeScratch(api, t, scratch).catch((e: unknown) => log.warn(`skew gate: ${String(e)}`));
+    return failed(err, `deploying ${model} v${version} to a scratch endpoint for the skew gate`);
   }
 }
 

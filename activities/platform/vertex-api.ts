@@ -180,6 +180,10 @@ export class VertexEndpointsApi extends VertexApi {
     return this.request<VertexOperation>('POST', `${endpoint}:undeployModel`, { deployedModelId, trafficSplit });
   }
 
+  deleteEndpoint(name: string): Promise<VertexOperation> {
+    return this.request('DELETE', name);
+  }
+
   getOperation(name: string): Promise<VertexOperation> {
     return this.request('GET', name);
   }

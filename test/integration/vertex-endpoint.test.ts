@@ -2,15 +2,17 @@
  * The vertex-endpoint deploy target against the Vertex stand-in (test/vertex-standin: models, endpoints and
  * their operations, each body checked against the official aiplatform v1 schema) and the GCS emulator, with
  * the rollout analysed by a real Prometheus scraping the stand-in's prediction counters: the traffic changes of
- * a full rollout and of a rollback, in order.
+ * a full rollout and of a rollback, in order; and the skew gate on a scratch endpoint of the candidate's own.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { definePipeline } from '../../sdk/define-pipeline.js';
 import { vertexEndpoint } from '../../sdk/factories.js';
 import type { PipelineError } from '../../sdk/errors.js';
+import type { SkewReport } from '../../sdk/run-types.js';
 import { createTestBucket } from '../helpers/gcs.js';
 import { fixturePipeline, startHarness, type Harness } from '../helpers/harness.js';
 import { startPrometheus } from '../helpers/prometheus.js';
+import { skewPipeline } from '../helpers/skew.js';
 import { startTraffic } from '../helpers/traffic.js';
 import { startVertexStandIn, useVertexStandIn, type VertexStandIn } from '../vertex-standin/server.js';
 
@@ -125,35 +127,62 @@ describe('vertex-endpoint deploy target', () => {
     expect(splits().length).toBe(before);
   });
 
-  it('the skew gate cannot call a deployed model at 0 % alone: it says so, and when required stops the candidate', async () => {
-    const skewed = (skew: { required?: boolean }) => {
-      const spec = pipeline().spec;
-      const target = { ...spec.deploy!.target, endpoint: 'iris-skew' } as NonNullable<typeof spec.deploy>['target'];
+  it('the skew gate serves the candidate alone on a scratch endpoint: a good one passes, a faulty container is stopped', async () => {
+    const skewed = (fault?: string) => {
+      const spec = skewPipeline('iris-vx-skew').spec;
       return definePipeline({
         ...spec,
-        name: 'iris-vx-skew',
-        model: 'iris-vx-skew',
-        deploy: { ...spec.deploy!, target, skew },
+        register: { store: `gs://${bucket}/registry`, description: '' },
+        deploy: {
+          target: vertexEndpoint({
+            project: 'acme-ml',
+            region: 'us-central1',
+            endpoint: 'iris-skew',
+            servingImage: 'us-docker.pkg.dev/acme/serve:1',
+            machineType: 'n1-standard-2',
+            healthTimeout: '20s',
+            env: fault ? { FIXTURE_SERVE_FAULT: fault } : {},
+          }),
+          rollout: pipeline().spec.deploy!.rollout,
+          skew: {},
+        },
       });
     };
     const log = () => standIn.trafficLog.filter((t) => t.endpoint === 'iris-skew').map((t) => t.split);
-    const first = await h.client.result(await h.client.start(skewed({}), { requestedBy: 'ci@acme.com' }));
-    expect(first.deployment!.skew).toMatchObject({ status: 'skipped', rows: 0 });
-    expect(first.deployment!.skew!.summary).toMatch(
-      /^skipped: a Vertex AI endpoint routes predictions by its trafficSplit only, so the candidate's deployed model at 0 % cannot be called alone/,
+    const scratch = (version: number) => `mlops-skew-iris-vx-skew-v${version}`;
+    const scratchSplits = (version: number) =>
+      standIn.trafficLog.filter((t) => t.endpoint === scratch(version)).map((t) => t.split);
+
+    // An earlier attempt's scratch endpoint (the activity retried): found by its name, reused, then deleted.
+    const left = await fetch(`${standIn.endpoint}/v1/projects/acme-ml/locations/us-central1/endpoints`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-token', 'content-type': 'application/json' },
+      body: JSON.stringify({ displayName: scratch(1) }),
+    });
+    const leftName = ((await left.json()) as { name: string }).name.replace(/\/operations\/\d+$/, '');
+    const first = await h.client.result(await h.client.start(skewed(), { requestedBy: 'ci@acme.com' }));
+    expect(first.deployment!.skew).toMatchObject({ status: 'passed', agreement: 1, errors: 0 });
+    expect(first.deployment!.skew!.via).toMatch(
+      /^Vertex scratch endpoint mlops-skew-iris-vx-skew-v1 \(projects\/acme-ml\/locations\/us-central1\/endpoints\/\d+:predict\)$/,
     );
+    expect(scratchSplits(1)).toEqual([{ 'iris-vx-skew-v1': 100 }, {}]); // deployed alone, then undeployed
+    expect(standIn.endpoints.map((e) => e.displayName)).not.toContain(scratch(1));
+    expect(first.deployment!.skew!.via).toContain(`(${leftName}:predict)`);
+
     const before = log();
-    const run = await h.client.start(skewed({ required: true }), { requestedBy: 'ci@acme.com' });
+    const run = await h.client.start(skewed('swap-features'), { requestedBy: 'ci@acme.com' });
     const err = (await h.client.result(run).catch((e: unknown) => e)) as PipelineError;
     expect(err.code).toBe('SkewDetected');
     expect(err.message).toMatch(/iris-vx-skew v2 was stopped before any traffic \(v1 keeps serving\)/);
-    expect(err.message).toMatch(/cannot be called alone, and deploy\.skew\.required is set/);
-    // The candidate was deployed at 0 % and undeployed; every split the endpoint had gave it nothing.
-    expect(
-      log()
-        .slice(before.length)
-        .every((split) => !split['iris-vx-skew-v2']),
-    ).toBe(true);
-    expect(log().at(-1)).toEqual({ 'iris-vx-skew-v1': 100 });
+    expect(err.message).toMatch(/sending "amount" and "tenure_days" exchanged reproduces the offline predictions/);
+    expect((err.details as SkewReport).via).toMatch(/^Vertex scratch endpoint mlops-skew-iris-vx-skew-v2 /);
+    // On the real endpoint the candidate was deployed at 0 % and undeployed; no split gave it traffic.
+    expect(log().slice(before.length)).toEqual([
+      { 'iris-vx-skew-v1': 100, 'iris-vx-skew-v2': 0 },
+      { 'iris-vx-skew-v1': 100 },
+    ]);
+    expect(scratchSplits(2)).toEqual([{ 'iris-vx-skew-v2': 100 }, {}]);
+    expect(standIn.endpoints.map((e) => e.displayName).filter((n) => n.startsWith('mlops-skew-'))).toEqual([]);
+    expect(standIn.rejected).toEqual([]);
   });
 });

@@ -10,21 +10,32 @@
  *
  * Endpoints and models (deploy-target tests): `models:upload`, models list by label, endpoints create / get /
  * list by display name / PATCH `traffic_split`, `:deployModel` (key "0" = the model being deployed) and
- * `:undeployModel` as long-running operations (`.../operations/N`, done after ~300 ms), each body checked
- * against the official schema, plus Vertex's own rules: a split sums to 100 over deployed models, a model
- * cannot be undeployed while it keeps traffic. Deploying a model whose artifacts' `model.json` says
- * `never_healthy` fails its operation. `:predict` splits requests by the endpoint's trafficSplit (smooth
- * weighted round-robin), answers as the model's artifacts say (`error_share` → that share of 500s,
- * `latency_ms`), and `/metrics` exposes Prometheus counters named like Cloud Monitoring's PromQL view of
+ * `:undeployModel` and endpoint DELETE as long-running operations (`.../operations/N`, done after ~300 ms),
+ * each body checked against the official schema, plus Vertex's own rules: a split sums to 100 over deployed
+ * models, a model cannot be undeployed while it keeps traffic, an endpoint with deployed models cannot be
+ * deleted. Deploying a model whose artifacts' `model.json` says `never_healthy` fails its operation; any other
+ * deployed model is served by a real model server process (test/fixtures/serve_fixture.py on the model's
+ * artifacts, copied from GCS, with the model's `containerSpec.env`: a serving fault such as
+ * FIXTURE_SERVE_FAULT reaches it), stopped when the model is undeployed. `:predict` splits requests by the
+ * endpoint's trafficSplit (smooth weighted round-robin) and forwards each to the picked model's server (which
+ * answers as the model's artifacts say: `error_share` → that share of 500s, `latency_ms`), and `/metrics` exposes Prometheus counters named like Cloud Monitoring's PromQL view of
  * `aiplatform.googleapis.com/prediction/online/response_count` (labels endpoint_id, deployed_model_id,
  * response_code). `trafficLog` records every split the endpoint had, in order.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import protobuf from 'protobufjs';
 import { Storage } from '@google-cloud/storage';
 import { SmoothWeightedRoundRobin } from '../../activities/deploy/local/weighted-round-robin.js';
+import { freePort } from '../../activities/platform/free-port.js';
+
+const SERVE_FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'serve_fixture.py');
 
 const require = createRequire(import.meta.url);
 const root = protobuf.Root.fromJSON(
@@ -119,9 +130,15 @@ interface StandInEndpoint {
   name: string;
   displayName: string;
   labels?: Record<string, string>;
-  deployedModels: { id: string; model: string; displayName?: string; behaviour: Behaviour }[];
+  deployedModels: { id: string; model: string; displayName?: string; behaviour: Behaviour; server?: ModelServer }[];
   trafficSplit: Record<string, number>;
   wrr: SmoothWeightedRoundRobin<string>;
+}
+/** A deployed model's real model server: its process and predict URL. */
+interface ModelServer {
+  child: ChildProcess;
+  predictUrl: string;
+  dir: string;
 }
 interface Behaviour {
   error_share?: number;
@@ -171,6 +188,7 @@ export async function startVertexStandIn(gcsEndpoint: string): Promise<VertexSta
     close: async () => undefined,
   };
   let nextId = 1000;
+  const children = new Set<ChildProcess>();
 
   function stateOf(job: Job): string {
     if (job.finished) return job.finished;
@@ -272,6 +290,54 @@ export async function startVertexStandIn(gcsEndpoint: string): Promise<VertexSta
     const [data] = await storage.bucket(bucket).file(`${prefix}model.json`).download();
     return JSON.parse(data.toString()) as Behaviour;
   }
+  /** Copies the model's artifacts out of GCS and starts serve_fixture.py on them; resolves once it is healthy. */
+  async function startServer(model: Record<string, unknown>, id: string): Promise<ModelServer> {
+    const [, bucket, prefix] = /^gs:\/\/([^/]+)\/(.*)$/.exec(String(model.artifactUri))!;
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'vertex-standin-model-'));
+    const [files] = await storage.bucket(bucket!).getFiles({ prefix });
+    for (const f of files) {
+      const to = path.join(dir, f.name.slice(prefix!.length));
+      await fs.mkdir(path.dirname(to), { recursive: true });
+      await f.download({ destination: to });
+    }
+    const port = await freePort();
+    const spec = (model.containerSpec ?? {}) as {
+      predictRoute?: string;
+      healthRoute?: string;
+      env?: { name: string; value: string }[];
+    };
+    const health = spec.healthRoute ?? '/health';
+    const child = spawn('python3', [SERVE_FIXTURE], {
+      env: {
+        ...process.env,
+        ...Object.fromEntries((spec.env ?? []).map((e) => [e.name, e.value])),
+        AIP_STORAGE_URI: `file://${dir}`,
+        AIP_HTTP_PORT: String(port),
+        AIP_HEALTH_ROUTE: health,
+        AIP_PREDICT_ROUTE: spec.predictRoute ?? '/predict',
+        AIP_DEPLOYED_MODEL_ID: id,
+      },
+      stdio: 'ignore',
+    });
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+    const server = { child, dir, predictUrl: `http://127.0.0.1:${port}${spec.predictRoute ?? '/predict'}` };
+    for (const until = Date.now() + 15_000; Date.now() < until;) {
+      const ok = await fetch(`http://127.0.0.1:${port}${health}`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) return server;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await stopServer(server);
+    throw new Error(`model server of ${model.displayName} did not become healthy`);
+  }
+  async function stopServer(server: ModelServer | undefined) {
+    if (!server) return;
+    server.child.kill();
+    await fs.rm(server.dir, { recursive: true, force: true });
+  }
   function pick(e: StandInEndpoint) {
     const id = e.wrr.pick(Object.entries(e.trafficSplit));
     return e.deployedModels.find((d) => d.id === id);
@@ -362,6 +428,24 @@ export async function startVertexStandIn(gcsEndpoint: string): Promise<VertexSta
     const e = endpoints.find((x) => x.name === one[1]);
     if (!e) return error(res, 404, 'NOT_FOUND', `${p} not found`);
     if (!one[2] && req.method === 'GET') return json(res, endpointView(e));
+    if (!one[2] && req.method === 'DELETE') {
+      if (e.deployedModels.length > 0)
+        return error(
+          res,
+          400,
+          'FAILED_PRECONDITION',
+          `endpoint ${e.name} still has deployed models; undeploy them first`,
+        );
+      endpoints.splice(endpoints.indexOf(e), 1);
+      return json(
+        res,
+        opView(
+          startOperation(e.name, {
+            response: { '@type': 'type.googleapis.com/google.protobuf.Empty' },
+          }),
+        ),
+      );
+    }
     if (!one[2] && req.method === 'PATCH') {
       const b = body();
       const problems = schemaProblems(b, ENDPOINT);
@@ -391,13 +475,14 @@ export async function startVertexStandIn(gcsEndpoint: string): Promise<VertexSta
             }),
           ),
         );
-      e.deployedModels.push({ id, model: model!.name, displayName: b.deployedModel.displayName, behaviour });
+      const server = await startServer(model!, id);
+      e.deployedModels.push({ id, model: model!.name, displayName: b.deployedModel.displayName, behaviour, server });
       const split = Object.fromEntries(
         Object.entries((b.trafficSplit ?? {}) as Record<string, number>).map(([k, w]) => [k === '0' ? id : k, w]),
       );
       const bad = setSplit(e, split);
       if (bad.length) {
-        e.deployedModels.pop();
+        await stopServer(e.deployedModels.pop()?.server);
         return invalid(res, bad);
       }
       return json(
@@ -428,6 +513,7 @@ export async function startVertexStandIn(gcsEndpoint: string): Promise<VertexSta
         e.deployedModels.push(gone);
         return invalid(res, bad);
       }
+      await stopServer(gone.server);
       return json(
         res,
         opView(
@@ -442,15 +528,24 @@ export async function startVertexStandIn(gcsEndpoint: string): Promise<VertexSta
       if (!d) return error(res, 400, 'FAILED_PRECONDITION', `endpoint ${e.name} has no model with traffic`);
       const stats = served.get(d.id) ?? { n: 0, codes: new Map<string, number>() };
       served.set(d.id, stats);
-      const n = stats.n++;
-      if (d.behaviour.latency_ms) await new Promise((r) => setTimeout(r, d.behaviour.latency_ms));
-      const share = d.behaviour.error_share ?? 0;
-      const code = Math.floor((n + 1) * share) > Math.floor(n * share) ? '500' : '200';
+      stats.n++;
+      const answer = await fetch(d.server!.predictUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: raw,
+      });
+      const code = String(answer.status);
       stats.codes.set(code, (stats.codes.get(code) ?? 0) + 1);
-      if (code === '500') return error(res, 500, 'INTERNAL', `model server of ${d.displayName} answered 500`);
-      const instances = (body().instances ?? []) as unknown[];
+      const out = (await answer.json().catch(() => ({}))) as Record<string, unknown>;
+      if (!answer.ok)
+        return error(
+          res,
+          answer.status,
+          answer.status >= 500 ? 'INTERNAL' : 'INVALID_ARGUMENT',
+          `model server of ${d.displayName} answered ${code}: ${JSON.stringify(out)}`,
+        );
       return json(res, {
-        predictions: instances.map(() => 0),
+        predictions: out.predictions,
         deployedModelId: d.id,
         model: d.model,
         modelDisplayName: d.displayName,
@@ -531,7 +626,10 @@ export async function startVertexStandIn(gcsEndpoint: string): Promise<VertexSta
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   s.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  s.close = () => new Promise((resolve) => server.close(() => resolve()));
+  s.close = async () => {
+    for (const child of children) child.kill();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
   return s;
 }
 

@@ -28,7 +28,13 @@ export interface SkewInput {
  * gave no answer for. `unavailable` says why a target cannot (the gate is then skipped, and says so).
  */
 export type CandidatePredictor =
-  { via: string; predict(instances: unknown[]): Promise<(unknown | undefined)[]> } | { unavailable: string };
+  | {
+      via: string;
+      predict(instances: unknown[]): Promise<(unknown | undefined)[]>;
+      /** Removes what the target set up for the gate alone (Vertex's scratch endpoint); runs after the gate, whatever happened. */
+      close?(): Promise<void>;
+    }
+  | { unavailable: string };
 
 /** Instances per request to an HTTP model server. */
 const BATCH = 64;
