@@ -273,16 +273,22 @@ describe('kubernetes() backend', () => {
       pipeline('k8s-multi-cancel', { replicas: 2, annotations: { 'mlops.test/run-for': '300s' } }),
       { requestedBy: 'ci@acme.com' },
     );
+    // The Service is created right after the Job, so the pods may run before it exists: wait for all three.
     const name = await eventually(
       async () => {
         const [job] = await jobsOf('k8s-multi-cancel');
-        const pods = job ? await podsOf(job.metadata!.name!) : [];
-        return pods.filter((p) => p.status?.phase === 'Running').length === 2 ? job!.metadata!.name! : undefined;
+        const name = job?.metadata?.name;
+        if (!name || (await podsOf(name)).filter((p) => p.status?.phase === 'Running').length !== 2) return undefined;
+        return (await core.readNamespacedService({ name, namespace: 'default' }).then(
+          () => true,
+          () => false,
+        ))
+          ? name
+          : undefined;
       },
       30_000,
-      'both pods running',
+      'both pods running and the Service created',
     );
-    await core.readNamespacedService({ name, namespace: 'default' });
     await h.client.cancel(run);
     const serviceGone = () =>
       core.readNamespacedService({ name, namespace: 'default' }).then(
