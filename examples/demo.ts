@@ -240,7 +240,9 @@ async function main() {
   traffic.send(await readRows(data.newer, 'malignant'));
   const drifted = await watchMonitor(client, (s) => s.retrains.length > 0);
   const retrain = drifted!.retrains[0]!;
-  say(`  ✔ sustained drift (2 windows in a row) started one retrain run: ${retrain.workflowId}`);
+  say(
+    `  ✔ sustained ${retrain.kind === 'quality-degraded' ? 'quality loss' : 'drift (2 windows in a row)'} started one retrain run: ${retrain.workflowId}`,
+  );
   const degraded = await watchMonitor(client, (s) => s.quality?.degraded === true, QUALITY_WAIT_MS);
   say(
     degraded?.quality

@@ -114,6 +114,9 @@ export function closedLoopPipeline(dataFile: string, approvers: string[] = [], l
           metrics: { accuracy: { min: 0.9 } },
           minLabels: 10,
           lookbackWindows: 6, // production default: 24
+          // Reported, not retrained on, in the demo (production default: true): drift and quality then race to
+          // start the one retrain, and the demo shows the drift-triggered one every time.
+          retrain: false,
         },
       }),
     },
