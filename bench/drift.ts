@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { columnDrift, datasetDrift } from '../sdk/drift/statistics.js';
+import { seededRandom } from '../sdk/seeded-random.js';
 
 const { values } = parseArgs({
   options: { rows: { type: 'string', default: '1000000' }, cols: { type: 'string', default: '20' } },
@@ -47,14 +48,7 @@ function ensureBaselineVenv(): string {
 
 /** Seeded normal samples (mulberry32 + Box-Muller), so every run measures the same data. */
 function normals(seed: number, n: number, mean: number, sd: number): Float64Array {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = seededRandom(seed);
   const out = new Float64Array(n);
   for (let i = 0; i < n; i += 2) {
     const r = Math.sqrt(-2 * Math.log(uniform() || 1e-300));

@@ -4,21 +4,10 @@
  * deterministic and sandbox-safe; tests call them to check a run against the rule.
  */
 import type { ParamDomain, SweepSpec } from './spec/sweep.js';
+import { seededRandom } from './seeded-random.js';
 
 type Scalar = string | number | boolean;
 export type TrialParams = Record<string, Scalar>;
-
-/** mulberry32: a small seeded generator, so a seed draws the same trials on every worker and in every replay. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function draw(domain: ParamDomain, random: () => number): Scalar {
   const u = random();

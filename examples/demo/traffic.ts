@@ -6,6 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { seededRandom } from '../../sdk/seeded-random.js';
 
 export type Instance = Record<string, number>;
 export interface Row {
@@ -25,8 +26,7 @@ export async function readRows(file: string, target: string, seed = 7): Promise<
     const instance = Object.fromEntries(names.flatMap((n, i) => (n === target ? [] : [[n, values[i]!]])));
     return { instance, label: values[names.indexOf(target)]! };
   });
-  let state = seed;
-  const random = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const random = seededRandom(seed);
   for (let i = rows.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [rows[i], rows[j]] = [rows[j]!, rows[i]!];

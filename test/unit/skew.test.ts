@@ -5,14 +5,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
 import { parseOfflinePredictions, readPredictions } from '../../activities/train/contract.js';
-import {
-  comparePredictions,
-  compareRow,
-  labelOf,
-  sampleRows,
-  scoresOf,
-  seededRandom,
-} from '../../activities/deploy/skew/compare.js';
+import { comparePredictions, compareRow, labelOf, sampleRows, scoresOf } from '../../activities/deploy/skew/compare.js';
+import { seededRandom } from '../../sdk/seeded-random.js';
 import {
   associatedFeatures,
   float32Spacing,

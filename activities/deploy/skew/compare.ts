@@ -5,23 +5,12 @@
  * other number in it is a score, compared by absolute difference. No I/O, no Node built-ins.
  */
 import type { SkewRow } from '../../../sdk/run-types.js';
+import { seededRandom } from '../../../sdk/seeded-random.js';
 import type { SkewSpec } from '../../../sdk/spec/deploy.js';
 import type { OfflinePrediction } from '../../train/contract.js';
 
 /** Object fields read as the class label, in this order. */
 export const LABEL_FIELDS = ['label', 'class', 'predicted_class', 'predicted_label'];
-
-/** mulberry32: a small seeded PRNG, so that the same seed replays the same rows on every worker. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `size` rows drawn without replacement with `seed` (all of them when there are fewer), in file order. */
 export function sampleRows<T>(rows: T[], size: number, seed: number): T[] {
