@@ -18,6 +18,7 @@ import { definePipeline, type PipelineDefinition } from '../sdk/define-pipeline.
 import { local, localServer } from '../sdk/factories.js';
 import type { PipelineClient, PipelineRun } from '../sdk/client.js';
 import { approveSignal } from '../workflows/messages.js';
+import { percentile } from '../activities/deploy/canary-analysis.js';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -198,12 +199,6 @@ async function rssMiB(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
-/** p-th percentile (nearest rank). */
-export function percentile(xs: number[], p: number): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
 const eventMs = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
   Number(t?.seconds ?? 0) * 1000 + Number(t?.nanos ?? 0) / 1e6;
 
@@ -336,7 +331,7 @@ export async function waitingScenario(
           .catch(() => undefined),
       ),
     );
-  const stats = (xs: number[]) => ({ p50: percentile(xs, 50), p99: percentile(xs, 99) });
+  const stats = (xs: number[]) => ({ p50: percentile(xs, 50)!, p99: percentile(xs, 99)! });
   return {
     runs: opts.runs,
     startMs,

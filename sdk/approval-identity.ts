@@ -12,7 +12,7 @@ import type { IdentityIssuer } from './spec/approval.js';
 import type { VerifiedIdentity } from './run-types.js';
 
 /** The `aud` of the codec server's assertions unless configured otherwise. */
-export const DEFAULT_ASSERTION_AUDIENCE = 'temporal-mlops-approval';
+const DEFAULT_ASSERTION_AUDIENCE = 'temporal-mlops-approval';
 /** Marks a JWT as a codec server's approval assertion (its `purpose` claim). */
 const ASSERTION_PURPOSE = 'temporal-mlops-approval';
 /** Clock skew tolerated between the issuer, the codec server and the worker. */
@@ -37,7 +37,7 @@ export interface StoredIdToken {
 }
 
 /** What an assertion is bound to: the decision's `by` and `comment` (the codec server cannot see the Signal name). */
-export function payloadBinding(by: string, comment: string): string {
+function payloadBinding(by: string, comment: string): string {
   return sha256Hex(`${by.toLowerCase()}\n${comment}`);
 }
 
@@ -79,7 +79,7 @@ function jwksFor(uri: string): ReturnType<typeof createRemoteJWKSet> {
  * Verifies a JWT's signature (against its issuer's JWKS), issuer, audience and expiry. Only issuers of `kind`
  * count. A bad token throws `IdentityRefused` with the reason; an unreachable JWKS throws a plain error (retry).
  */
-export async function verifyJwt(
+async function verifyJwt(
   token: string,
   issuers: readonly IdentityIssuer[],
   kind: IdentityIssuer['kind'],

@@ -123,13 +123,13 @@ async function stampDecisions(
   identity: NonNullable<CodecServerOptions['approvalIdentity']>,
   log: (line: string) => void,
 ): Promise<Payload[]> {
+  const token = uiToken(req);
   return Promise.all(
     payloads.map(async (p) => {
       const decision = decisionOf(p);
       if (!decision) return p;
       const by = String(decision.by);
       const comment = typeof decision.comment === 'string' ? decision.comment : '';
-      const token = uiToken(req);
       let proof: { assertion: string } | { refused: string };
       if (!token) {
         proof = { refused: 'the Web UI sent no token; set codec passAccessToken: true in the UI server config' };

@@ -336,13 +336,8 @@ export interface RolloutRecord {
   shadow?: ShadowReport;
 }
 
-/** One side of the shadow comparison: how it answered the mirrored requests. */
-export interface ShadowSide {
-  requests: number;
-  errors: number;
-  errorRate: number | null;
-  latencyMs: number | null;
-}
+/** One side of the shadow comparison: how it answered the mirrored requests (the canary analysis's numbers). */
+export type ShadowSide = VersionNumbers;
 
 /**
  * The shadow stage's comparison of champion and candidate on the same mirrored requests: error rate, latency,

@@ -46,7 +46,7 @@ export function sweepTrials(sweep: SweepSpec): TrialParams[] {
 }
 
 /** `a` is better than `b` in the sweep's direction. */
-export function isBetter(sweep: Pick<SweepSpec, 'direction'>, a: number, b: number): boolean {
+function isBetter(sweep: Pick<SweepSpec, 'direction'>, a: number, b: number): boolean {
   return sweep.direction === 'maximize' ? a > b : a < b;
 }
 
@@ -137,7 +137,7 @@ export function bestTrial(
 }
 
 /** Most reports a trial's record keeps (status, lineage): a record must stay well inside Temporal's payload limits. */
-export const MAX_KEPT_REPORTS = 200;
+const MAX_KEPT_REPORTS = 200;
 
 /**
  * Appends reports to a trial's record; past `max`, every other one is dropped (the last always kept), so a long

@@ -60,6 +60,10 @@ export async function monitorModel(input: MonitorInput): Promise<void> {
     if (ref.spec.monitor.labels) await checkQuality(ref);
   }
 
+  /** No retrain started within the cooldown (drift and quality share it). */
+  const cooledDown = (ref: MonitorReference) =>
+    !state.lastRetrainAt || Date.now() - Date.parse(state.lastRetrainAt) >= ref.spec.monitor.cooldown;
+
   async function checkDrift(ref: MonitorReference): Promise<void> {
     const report = await acts.checkDrift({
       model: ref.model,
@@ -78,8 +82,7 @@ export async function monitorModel(input: MonitorInput): Promise<void> {
     showDetails(state);
     if (ref.spec.monitor.onAlert && (report.drifted || report.predictions?.drifted))
       await alert(ref, driftAlert(report));
-    const cooled = !state.lastRetrainAt || Date.now() - Date.parse(state.lastRetrainAt) >= ref.spec.monitor.cooldown;
-    if (ref.spec.retrain.onDrift && state.streak >= ref.spec.monitor.sustainedWindows && cooled)
+    if (ref.spec.retrain.onDrift && state.streak >= ref.spec.monitor.sustainedWindows && cooledDown(ref))
       await startRetrain(
         ref,
         { kind: 'drift', reportUri: report.reportUri },
@@ -102,8 +105,7 @@ export async function monitorModel(input: MonitorInput): Promise<void> {
     state.quality = report;
     showDetails(state);
     if (ref.spec.monitor.onAlert && report.degraded && !wasDegraded) await alert(ref, qualityAlert(report));
-    const cooled = !state.lastRetrainAt || Date.now() - Date.parse(state.lastRetrainAt) >= ref.spec.monitor.cooldown;
-    if (report.degraded && report.window && labels.retrain && cooled)
+    if (report.degraded && report.window && labels.retrain && cooledDown(ref))
       await startRetrain(
         ref,
         { kind: 'quality-degraded', reportUri: report.reportUri },

@@ -16,11 +16,12 @@ import { httpPredictor, type CandidatePredictor, type SkewInput } from './skew/g
 import { artifactsPrefix } from '../../registry/registry.js';
 import { KubeApi, KubeApiError, type CustomResource } from '../platform/kubernetes-api.js';
 import { kubePollMs } from '../platform/poll-intervals.js';
+import { VERSION_ANNOTATION } from '../monitor/serving-log.js';
 import { pollUntil } from '../platform/poll.js';
 
 const ISVC: CustomResource = { group: 'serving.kserve.io', version: 'v1beta1', plural: 'inferenceservices' };
 /** The model version an InferenceService serves once rolled out (the next rollout's champion). */
-export const VERSION_ANNOTATION = 'mlops.temporal.io/model-version';
+export { VERSION_ANNOTATION };
 /**
  * KServe's tag routing: each revision of the split gets its own URL (`latest-…` for the candidate, `prev-…`
  * for the champion) in `status.components.predictor.traffic`, so the skew gate can reach the candidate alone.
@@ -117,14 +118,16 @@ async function waitReady(t: KServeTarget, name: string, gen: number): Promise<In
   return ready;
 }
 
-/** `spec.predictor.logger` for the target's logger option: both halves of every inference, with the version. */
-export function predictorLogger(t: KServeTarget) {
-  if (!t.logger) return undefined;
+/** `spec.predictor.logger` for the target's logger option (both halves of every inference, with the version). */
+function predictorLogger(t: KServeTarget) {
+  if (!t.logger) return {};
   return {
-    url: t.logger.url,
-    mode: 'all',
-    metadataAnnotations: [VERSION_ANNOTATION],
-    ...(t.logger.metadataHeaders ? { metadataHeaders: t.logger.metadataHeaders } : {}),
+    logger: {
+      url: t.logger.url,
+      mode: 'all',
+      metadataAnnotations: [VERSION_ANNOTATION],
+      ...(t.logger.metadataHeaders ? { metadataHeaders: t.logger.metadataHeaders } : {}),
+    },
   };
 }
 
@@ -158,7 +161,7 @@ export async function startKServeCandidate(input: DeployInput, store: ObjectStor
         predictor: {
           model: candidateModel,
           ...(t.serviceAccount ? { serviceAccountName: t.serviceAccount } : {}),
-          ...(t.logger ? { logger: predictorLogger(t) } : {}),
+          ...predictorLogger(t),
         },
       },
     };
@@ -181,7 +184,7 @@ export async function startKServeCandidate(input: DeployInput, store: ObjectStor
           predictor: {
             model: candidateModel,
             canaryTrafficPercent: 0,
-            ...(t.logger ? { logger: predictorLogger(t) } : {}),
+            ...predictorLogger(t),
           },
         },
       });

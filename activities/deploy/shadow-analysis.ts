@@ -104,11 +104,14 @@ export function compareShadow(state: ShadowState, spec: ShadowSpec, at = new Dat
     p,
   );
   const predictions = predictionPairs(state.pairs);
-  const compared = predictions.map((x) => ({
-    ...x,
-    passes: x.candidate !== undefined && rowPasses(compareRow(x.champion, x.candidate), { maxAbsDiff: spec.tolerance }),
-    absDiff: x.candidate === undefined ? null : compareRow(x.champion, x.candidate).absDiff,
-  }));
+  const compared = predictions.map((x) => {
+    const row = x.candidate === undefined ? undefined : compareRow(x.champion, x.candidate);
+    return {
+      ...x,
+      passes: row !== undefined && rowPasses(row, { maxAbsDiff: spec.tolerance }),
+      absDiff: row === undefined ? null : row.absDiff,
+    };
+  });
   const agreement = compared.length ? compared.filter((x) => x.passes).length / compared.length : null;
   const diffs = compared.flatMap((x) => (x.absDiff === null || !Number.isFinite(x.absDiff) ? [] : [x.absDiff]));
   const distribution = distributionDistance(

@@ -154,7 +154,7 @@ export async function startVertexCandidate(input: DeployInput, store: ObjectStor
 }
 
 /** The scratch endpoint's display name: one per candidate, so a retried gate finds (and reuses or removes) its own. */
-export const scratchEndpointName = (model: string, version: number) =>
+const scratchEndpointName = (model: string, version: number) =>
   `mlops-skew-${labelValue(model, version)}`.slice(0, 128);
 const SCRATCH_LABEL = 'mlops-skew-gate';
 

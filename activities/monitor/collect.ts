@@ -15,12 +15,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ObjectStore } from '../../registry/object-store.js';
-import { WindowLog, servedPredictions } from './serving-log.js';
+import { VERSION_ANNOTATION, WindowLog, servedPredictions } from './serving-log.js';
 
-export const CE_REQUEST = 'org.kubeflow.serving.inference.request';
-export const CE_RESPONSE = 'org.kubeflow.serving.inference.response';
-/** The ISVC annotation naming the served version; forwarded by KServe when listed in `logger.metadataAnnotations`. */
-const VERSION_ANNOTATION = 'mlops.temporal.io/model-version';
+const CE_REQUEST = 'org.kubeflow.serving.inference.request';
+const CE_RESPONSE = 'org.kubeflow.serving.inference.response';
 
 export interface CollectOptions {
   store: ObjectStore;

@@ -85,12 +85,8 @@ export async function latestClosedWindow(
   after?: string,
 ): Promise<string | undefined> {
   const now = Date.now();
-  const starts = new Set<string>();
-  for (const key of await store.list(windowsPrefix(model))) {
-    const start = windowOfKey(key.slice(windowsPrefix(model).length));
-    if (start && Date.parse(start) + windowMs <= now && (!after || start > after)) starts.add(start);
-  }
-  return [...starts].sort().at(-1);
+  const closed = (start: string) => Date.parse(start) + windowMs <= now && (!after || start > after);
+  return (await windowStarts(store, model)).filter(closed).at(-1);
 }
 
 /**

@@ -27,7 +27,7 @@ export interface PredictionShape {
 }
 
 /** The column a score path is reported as. */
-export const scoreColumn = (p: string) => (p === '' ? 'prediction' : `prediction.${p.replace(/^\./, '')}`);
+const scoreColumn = (p: string) => (p === '' ? 'prediction' : `prediction.${p.replace(/^\./, '')}`);
 
 /** The shape all offline predictions share: a label when every one has one, the score paths every one has. */
 export function predictionShape(predictions: unknown[]): PredictionShape {

@@ -6,12 +6,12 @@ import { categoryCounts, countTable, distinctSortedUpTo, histogram, sturgesEdges
 import type { ColumnReport, DriftReport, QualityReport } from '../../sdk/run-types.js';
 import type { MonitorLabelsSpec } from '../../sdk/spec/pipeline.js';
 
-export const escapeHtml = (s: string) =>
+const escapeHtml = (s: string) =>
   s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 const num = (v: number | undefined) => (v === undefined ? '' : String(Number(v.toPrecision(4))));
 
-export const STYLE = `body{font-family:system-ui,sans-serif;margin:2em;color:#222}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}
+const STYLE = `body{font-family:system-ui,sans-serif;margin:2em;color:#222}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}
 .bad{color:#c0392b}.ok{color:#1e8449}.muted{color:#777}figure{margin:1.5em 0}figcaption{font-weight:600;margin-bottom:.3em}
 .legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}`;
 
@@ -19,7 +19,7 @@ export const STYLE = `body{font-family:system-ui,sans-serif;margin:2em;color:#22
  * A line chart of one value over windows, with the bound drawn as a dashed line; points of judged windows are
  * filled, the rest hollow.
  */
-export function lineChart(
+function lineChart(
   title: string,
   points: { x: string; y: number | undefined; judged: boolean }[],
   bounds: { min?: number; max?: number } = {},
@@ -155,7 +155,7 @@ export function categoryPlot(
 const pct = (v: number) => `${Number((v * 100).toPrecision(3))}%`;
 
 /** Grouped bars, reference beside current per bin, with a share axis, bin labels and a legend. */
-export function barChart(plot: Plot): string {
+function barChart(plot: Plot): string {
   const n = plot.labels.length;
   const W = Math.max(360, Math.min(900, 60 + n * 44));
   const rotate = n > 8 || plot.labels.some((l) => l.length > 8);

@@ -11,6 +11,11 @@ import type { ObjectStore } from '../../registry/object-store.js';
 export const REQUEST_ID_HEADER = 'x-mlops-request-id';
 /** Request header marking traffic that is answered but never logged (the skew gate's replay, shadow copies). */
 export const TRAFFIC_HEADER = 'x-mlops-traffic';
+/**
+ * The InferenceService annotation naming the served version (set by the KServe deploy); KServe's logger forwards it
+ * to the collector when listed in `logger.metadataAnnotations`.
+ */
+export const VERSION_ANNOTATION = 'mlops.temporal.io/model-version';
 /** Values of `x-mlops-traffic` that are not logged. */
 export const UNLOGGED_TRAFFIC: readonly string[] = ['skew-gate', 'shadow'];
 

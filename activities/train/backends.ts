@@ -17,7 +17,7 @@ import type { ObjectStore } from '../../registry/object-store.js';
 import { downloadTo } from '../ingest/sources.js';
 import { kubernetesJobName, trainKubernetes } from './kubernetes.js';
 import { INTERMEDIATE_METRICS_FILE } from './contract.js';
-import { trainLocal } from './local.js';
+import { jobPaths, trainLocal } from './local.js';
 import { localPathOf } from '../../registry/object-store.js';
 import { trainVertex } from './vertex.js';
 
@@ -117,9 +117,8 @@ export function runTrainingStep(step: TrainingStep): Promise<TrainingResult> {
 export function jobReportsLocation(step: Omit<TrainingStep, 'contract'>): { metricsUri: string; jobId: string } {
   const { backend, jobKey } = step;
   if (backend.kind === 'local') {
-    // The local backend's job directory (local.ts): <home>/jobs/<jobKey>/model/.
-    const dir = path.join(step.home, 'jobs', jobKey);
-    return { metricsUri: path.join(dir, 'model', INTERMEDIATE_METRICS_FILE), jobId: dir };
+    const { dir, modelDir } = jobPaths(step.home, jobKey);
+    return { metricsUri: path.join(modelDir, INTERMEDIATE_METRICS_FILE), jobId: dir };
   }
   const base = remoteOutputDirectory({ ...step, backend }).replace(/\/$/, '');
   const jobId =

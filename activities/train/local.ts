@@ -48,7 +48,8 @@ const LAUNCH_GRACE_MS = 15_000;
 /** How often that attempt's pid file is looked for. */
 const LAUNCH_CHECK_MS = 500;
 
-function jobPaths(home: string, jobKey: string) {
+/** A local job's folder under the worker's home, and the files and folders the job contract puts in it. */
+export function jobPaths(home: string, jobKey: string) {
   const dir = path.join(home, 'jobs', jobKey);
   return {
     dir,

@@ -23,9 +23,11 @@ export class RunNarrator {
       lines.push(line);
     };
     // Every stage that has started, in order: a quick one may have ended between two polls.
-    for (const stage of STAGES)
-      if (s.stages[stage] !== 'pending' && s.stages[stage] !== 'skipped')
-        once(`stage:${stage}`, describeStage(stage, s) && `▸ ${describeStage(stage, s)}`);
+    for (const stage of STAGES) {
+      if (s.stages[stage] === 'pending' || s.stages[stage] === 'skipped') continue;
+      const text = describeStage(stage, s);
+      once(`stage:${stage}`, text && `▸ ${text}`);
+    }
     const c = s.gate?.champion;
     if (c && c.version !== null) {
       const checks = c.checks.map((k) => `${k.metric} ${k.candidate?.toFixed(4)} vs ${k.champion?.toFixed(4)}`);

@@ -216,7 +216,7 @@ export function sweepSelection(status: SweepStatus): CandidateSelection {
 const round = (v: number) => Number(v.toPrecision(6));
 
 /** The Web UI's details panel during the train stage: the sweep's progress as a table. */
-export function sweepDetails(status: SweepStatus): string {
+function sweepDetails(status: SweepStatus): string {
   const rows = status.trials.map((t) => {
     const last = t.reports.at(-1);
     const final = t.metrics?.[status.metric];

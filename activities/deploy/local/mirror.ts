@@ -3,6 +3,7 @@
  * to the candidate, and the record of both answers to each of them, kept for the shadow analysis. The caller's
  * answer never waits on the candidate: the mirrored copy is sent on the side and its outcome only recorded.
  */
+import { TRAFFIC_HEADER } from '../../monitor/serving-log.js';
 
 /** Where mirrored requests go: the candidate's server, and the share of live requests it gets. */
 export interface Mirror {
@@ -39,11 +40,11 @@ export interface ShadowState {
 }
 
 /** The header marking the router's own copies, so request logs can leave them out. */
-export const SHADOW_TRAFFIC_HEADER = { 'x-mlops-traffic': 'shadow' };
+const SHADOW_TRAFFIC_HEADER = { [TRAFFIC_HEADER]: 'shadow' };
 
 const MAX_PAIRS = 20_000;
 /** Mirrored requests waiting for the candidate at once; beyond this they are skipped, not queued. */
-export const MAX_MIRRORS_IN_FLIGHT = 256;
+const MAX_MIRRORS_IN_FLIGHT = 256;
 const BODY_LIMIT = 64 << 10;
 
 /**
