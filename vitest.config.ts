@@ -14,5 +14,7 @@ export default defineConfig({
     hookTimeout: 180_000,
     // Two cores: integration files each run a worker; more than two at once only thrash.
     maxWorkers: 2,
+    // Scale tests measure: one file at a time, so none is timed while another loads the machine.
+    fileParallelism: !scale,
   },
 });

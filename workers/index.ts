@@ -11,6 +11,7 @@ import { DEFAULT_TASK_QUEUE, resolveConnectionOptions, type ConnectionOptions } 
 import { resolveEncryption, type EncryptionSetting } from '../sdk/encryption.js';
 import { hostTaskQueue, type HostPlacement } from '../sdk/spec/placement.js';
 import { connectWorker } from './connection.js';
+import { keepAliveHeartbeats } from './keep-alive.js';
 
 export interface PipelineWorkerOptions extends Omit<ActivityOptions, 'host'>, ConnectionOptions {
   taskQueue?: string;
@@ -176,6 +177,10 @@ async function buildWorkers(
   for (const step of steps) activities[step.activityName] = step.execute as (...args: never[]) => Promise<unknown>;
   const common = {
     ...options.worker,
+    interceptors: {
+      ...options.worker?.interceptors,
+      activity: [keepAliveHeartbeats, ...(options.worker?.interceptors?.activity ?? [])],
+    },
     connection,
     namespace,
     ...(codec

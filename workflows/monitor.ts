@@ -6,6 +6,7 @@
  */
 import { condition, continueAsNew, log, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
+import { KEEP_ALIVE_TIMEOUT } from './pipeline/activities.js';
 import { stepActivityName, type StepContext } from '../sdk/define-step.js';
 import { driftRunKey, qualityRunKey } from '../sdk/ids.js';
 import type {
@@ -24,7 +25,11 @@ export interface MonitorInput {
   state?: MonitorState;
 }
 
-const acts = proxyActivities<PipelineActivities>({ startToCloseTimeout: '10 minutes', retry: { maximumAttempts: 5 } });
+const acts = proxyActivities<PipelineActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: KEEP_ALIVE_TIMEOUT,
+  retry: { maximumAttempts: 5 },
+});
 const CHECKS_PER_RUN = 200;
 /** The alert step is a notification: a few quick tries, then the monitor goes on. */
 const alertSteps = proxyActivities<Record<string, (input: MonitorAlert, context: StepContext) => Promise<unknown>>>({

@@ -5,6 +5,7 @@
  */
 import { continueAsNew, proxyActivities, sleep } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
+import { KEEP_ALIVE_TIMEOUT } from './pipeline/activities.js';
 import { newDataRunKey } from '../sdk/ids.js';
 import type { PipelineSpec } from '../sdk/spec/pipeline.js';
 
@@ -14,7 +15,11 @@ export interface WatchInput {
   seen?: string[];
 }
 
-const acts = proxyActivities<PipelineActivities>({ startToCloseTimeout: '5 minutes', retry: { maximumAttempts: 10 } });
+const acts = proxyActivities<PipelineActivities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: KEEP_ALIVE_TIMEOUT,
+  retry: { maximumAttempts: 10 },
+});
 const POLLS_PER_RUN = 100;
 const SEEN_KEPT = 5000;
 

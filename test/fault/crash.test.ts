@@ -1,6 +1,7 @@
 /**
- * Fault tests on real processes: the Temporal dev server SIGKILLed while a run waits for approval, and a
- * worker SIGKILLed while training runs (the new worker must reattach, never start a second job).
+ * Fault tests on real processes: the Temporal dev server SIGKILLed while a run waits for approval, a worker
+ * SIGKILLed while training runs (the new worker must reattach, never start a second job), and a worker SIGKILLed
+ * while it holds a short activity (retried after its heartbeat timeout, not its 10-minute start-to-close).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -144,4 +145,51 @@ describe('fault tolerance', () => {
     expect(Math.max(...trainStarts)).toBeGreaterThanOrEqual(2); // the activity really was retried on the new worker
     await stopLocalServer(home, 'iris-test');
   });
+
+  it('a worker SIGKILLed during a step is replaced within the heartbeat timeout; a step that never heartbeats is kept alive', async () => {
+    const address = inject('temporalAddress');
+    const home = await fs.mkdtemp(path.join(os.tmpdir(), 'mlops-step-kill-'));
+    const log = path.join(home, 'attempts.txt');
+    const env = {
+      TEMPORAL_ADDRESS: address,
+      MLOPS_TASK_QUEUE: `step-kill-${Date.now()}`,
+      MLOPS_HOME: home,
+      MLOPS_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
+      MLOPS_STEPS_MODULE: path.resolve('test/fixtures/slow-step.ts'),
+    };
+    const connection = await Connection.connect({ address });
+    cleanups.push(() => connection.close());
+    const client = await PipelineClient.connect({
+      client: new Client({ connection }),
+      taskQueue: env.MLOPS_TASK_QUEUE,
+    });
+    const first = await startWorkerProcess(env);
+    // The retried attempt runs 40 s without a heartbeat of its own, past the 30 s heartbeat timeout.
+    const pipeline = fixturePipeline({
+      steps: [{ step: 'slow', after: 'ingest', input: { log, seconds: 40 } }],
+      approval: { required: false },
+      deploy: undefined,
+    });
+    const run = await client.start(pipeline, { requestedBy: 'ci@acme.com' });
+    await eventually(
+      async () => ((await fs.readFile(log, 'utf8').catch(() => '')).startsWith('1 ') ? true : undefined),
+      60_000,
+      'the step to start',
+    );
+    first.kill('SIGKILL');
+    await new Promise((r) => first.once('exit', r));
+    const killedAt = Date.now();
+    await startWorkerProcess(env);
+
+    const result = await client.result(run);
+    expect(result.training.metrics.auc).toBeGreaterThan(0);
+    const lines = (await fs.readFile(log, 'utf8')).trim().split('\n');
+    const retried = lines.find((l) => /^2 \d+$/.test(l));
+    expect(retried, lines.join('; ')).toBeDefined();
+    console.log(`step retried ${((Number(retried!.split(' ')[1]) - killedAt) / 1000).toFixed(1)} s after the kill`);
+    // Retried once the 30 s heartbeat timeout passed (with the new worker's start-up), not after 10 minutes.
+    expect(Number(retried!.split(' ')[1]) - killedAt).toBeLessThan(60_000);
+    expect(lines).toContainEqual(expect.stringMatching(/^2 done \d+$/));
+    expect(lines.filter((l) => /^\d+ \d+$/.test(l))).toHaveLength(2); // attempts 1 and 2, no third
+  }, 240_000);
 });

@@ -49,6 +49,14 @@ describe('mlPipeline on the real dev server', () => {
     expect(manifest.deployments).toHaveLength(1);
     expect(manifest.artifacts.map((a) => a.path).sort()).toEqual(['metrics.json', 'model.json', 'predictions.jsonl']);
     expect(result.training.predictions).toEqual({ file: 'predictions.jsonl', rows: 6 });
+
+    // The approval record is written while the deploy starts: both scheduled by the Signal's workflow task.
+    const events = (await h.client.handle(run).fetchHistory()).events ?? [];
+    const scheduledIn = (activity: string) => {
+      const i = events.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity);
+      return Number(events[i]?.activityTaskScheduledEventAttributes?.workflowTaskCompletedEventId);
+    };
+    expect(scheduledIn('deployModel')).toBe(scheduledIn('recordApproval'));
   });
 
   it('fails with GateFailed and the report when a metric misses its threshold', async () => {

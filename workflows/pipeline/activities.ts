@@ -7,9 +7,16 @@ import type { PipelineActivities } from '../../activities/index.js';
 import { NON_RETRYABLE_ERROR_TYPES } from '../../sdk/errors.js';
 import type { PipelineSpec } from '../../sdk/spec/pipeline.js';
 
-/** Ingest, gate, register, approval records, named steps, hand-over. */
+/** Heartbeat timeout of activities the worker keeps alive: how soon one lost with its worker is retried. */
+export const KEEP_ALIVE_TIMEOUT = '30s';
+
+/**
+ * Ingest, gate, register, approval records, named steps, hand-over. The worker heartbeats for them
+ * (workers/keep-alive.ts), so one lost with its worker is retried after the heartbeat timeout, not 10 minutes.
+ */
 export const quick = proxyActivities<PipelineActivities>({
   startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: KEEP_ALIVE_TIMEOUT,
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
 });
 

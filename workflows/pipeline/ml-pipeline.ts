@@ -15,7 +15,12 @@ export async function mlPipeline(input: PipelineRunInput): Promise<PipelineResul
   const training = await train(run, snapshot);
   const gateReport = await gate(run, snapshot, training);
   const version = await register(run, { snapshot, training, gate: gateReport });
-  const approval = await awaitApproval(run, { version, training, gate: gateReport });
+  const approval = await awaitApproval(run, {
+    version,
+    training,
+    gate: gateReport,
+    recordDuringNextStage: Boolean(run.spec.deploy),
+  });
   const deployment = await deploy(run, { version, snapshot });
   await handOverToMonitor(run, { version, snapshot });
   return run.finish({ snapshot, training, gate: gateReport, version, approval, deployment });

@@ -29,6 +29,13 @@ export function fail(code: PipelineErrorCode, message: string, details?: unknown
   });
 }
 
+const noFailure = () => ({});
+
+/** Waits for carried-over work; throws the first failure. */
+async function settle(carried: Promise<{ error?: unknown }>[]): Promise<void> {
+  for (const outcome of await Promise.all(carried)) if (outcome.error !== undefined) throw outcome.error;
+}
+
 /** One run's state and the bookkeeping every stage shares. Create it first thing in the workflow. */
 export class PipelineRunState {
   readonly spec: PipelineSpec;
@@ -37,6 +44,7 @@ export class PipelineRunState {
   readonly status: PipelineStatus;
   /** The approval gate; its Signals and Updates are installed from the start so early decisions are audited. */
   readonly gate: ApprovalGate;
+  private readonly carried: Promise<{ error?: unknown }>[] = [];
 
   /**
    * Validates the run's spec (the workflow input), installs the `status` query and the approval handlers, and
@@ -64,23 +72,38 @@ export class PipelineRunState {
     return this.spec.register.store;
   }
 
-  /** Runs one stage: status and search attribute, then the spec's steps that run after it. */
+  /**
+   * Runs one stage: status and search attribute, then the spec's steps that run after it. Work an earlier stage
+   * carried over (`carryOver`) must succeed before this stage counts as done.
+   */
   async stage<T>(name: Stage, run: () => Promise<T>): Promise<T> {
+    const inherited = this.carried.splice(0);
     this.status.stage = name;
     this.status.stages[name] = 'running';
     this.publishStage(name);
     try {
       const out = await run();
+      await settle(inherited);
       this.status.stages[name] = 'succeeded';
       await this.runSteps(name);
       return out;
     } catch (err) {
+      await settle(inherited).catch(() => undefined);
       this.status.stages[name] = 'failed';
       this.status.stage = 'failed';
       this.status.error = describeFailure(err);
       this.publishStage('failed');
       throw err;
     }
+  }
+
+  /**
+   * Hands work a stage started to the next stage, which waits for it before it completes (the approval record
+   * is written while the deploy starts). Its failure fails that stage.
+   */
+  carryOver(work: Promise<unknown>): void {
+    // Settled into a value at once, so a failure before the next stage awaits it is not an unhandled rejection.
+    this.carried.push(work.then(noFailure, (error: unknown) => ({ error })));
   }
 
   /** Marks a stage the spec leaves out. */

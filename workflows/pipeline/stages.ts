@@ -16,7 +16,7 @@
  *   return run.finish({ snapshot, training, gate: report, version, approval, deployment });
  * }
  */
-import { setCurrentDetails, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import { patched, setCurrentDetails, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type {
   ApprovalRecord,
   CandidateSelection,
@@ -165,7 +165,15 @@ export interface ApprovalOptions {
   version: RegisteredVersion;
   training: TrainingResult;
   gate: GateReport;
+  /**
+   * Write the approval record while the next stage starts (which waits for it before it completes), so an
+   * approved deploy starts one activity sooner. `mlPipeline` sets it when the spec deploys.
+   */
+  recordDuringNextStage?: boolean;
 }
+
+/** Patch id of the approval record written during the deploy stage (histories before it record, then deploy). */
+const RECORD_DURING_NEXT_STAGE = 'approval-record-during-next-stage';
 
 /**
  * Approval stage: waits for the spec's approval policy (Signals from the Web UI, Updates from the CLI and SDK),
@@ -175,7 +183,12 @@ export async function awaitApproval(run: PipelineRunState, options: ApprovalOpti
   return run.stage('approval', async () => {
     const record = run.spec.approval.required ? await waitForDecision(run, options) : run.gate.record('not-required');
     run.status.approval.record = record;
-    await quick.recordApproval({ version: options.version, store: run.store, record });
+    const recording = quick.recordApproval({ version: options.version, store: run.store, record });
+    if (record.decision === 'approved' && options.recordDuringNextStage && patched(RECORD_DURING_NEXT_STAGE)) {
+      run.carryOver(recording);
+      return record;
+    }
+    await recording;
     if (record.decision === 'rejected') {
       const { by, comment } = record.rejection ?? {};
       fail('ApprovalRejected', `Rejected by ${by}: ${comment || '(no comment)'}`, record);
