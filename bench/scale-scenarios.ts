@@ -162,6 +162,7 @@ export async function crashScenario(
       completed++;
       if (killedAfter < 0 && completed >= Math.ceil(runs / 3)) {
         killedAfter = completed;
+        progress(`crash: ${completed} of ${runs} runs done; SIGKILL worker 0`);
         fleet.kill(0);
         restarted = new Promise((r) => setTimeout(r, 1000)).then(() => fleet.restart(0));
       }
@@ -257,7 +258,10 @@ export async function waitingScenario(
       )),
     );
   }
-  for (const deadline = Date.now() + Number(process.env.MLOPS_SCALE_WAIT_MS ?? 300_000); ;) {
+  // About 0.8 CPU-seconds per run between the workers and the server: on 2 cores, 1,000 runs take minutes.
+  let lastReport = Date.now();
+  const waitMs = Number(process.env.MLOPS_SCALE_WAIT_MS ?? 120_000 + opts.runs * 720);
+  for (const deadline = Date.now() + waitMs; ;) {
     const pending = await client.pending({ pipeline: 'scale-waiting' });
     if (pending.length === opts.runs) break;
     if (Date.now() > deadline) {
@@ -267,7 +271,13 @@ export async function waitingScenario(
           .filter((r) => !listed.has(r.workflowId))
           .map((r) => client.status(r).then((s) => `${r.workflowId}: ${s.stage} ${JSON.stringify(s.stages)}`)),
       );
-      throw new Error(`${pending.length} of ${opts.runs} runs listed as waiting after 5 min; the others: ${others}`);
+      throw new Error(
+        `${pending.length} of ${opts.runs} runs listed as waiting after ${waitMs / 1000} s; the others: ${others}`,
+      );
+    }
+    if (Date.now() - lastReport > 30_000) {
+      progress(`waiting: ${pending.length} of ${opts.runs} runs wait for approval`);
+      lastReport = Date.now();
     }
     await new Promise((r) => setTimeout(r, 1000));
   }
@@ -290,7 +300,7 @@ export async function waitingScenario(
 
   progress(`waiting: ${opts.approvals} bare workflows wait for their signal`);
   // The quiet window: everything waits; the workers should only keep their polls open.
-  await new Promise((r) => setTimeout(r, 5000));
+  await new Promise((r) => setTimeout(r, 10_000));
   const pids = fleet.pids();
   const before = await Promise.all(pids.map(cpuSeconds));
   await new Promise((r) => setTimeout(r, opts.quietMs));
@@ -345,13 +355,13 @@ export async function waitingScenario(
   };
 }
 
-/** Counts from the full scale (300 / 1,000 / 200, a 60 s quiet window) times `MLOPS_SCALE_FACTOR` (default 1). */
+/** Counts from the full scale (300 / 1,000 / 200, a 60 s quiet window, at least 20 s) times `MLOPS_SCALE_FACTOR` (default 1). */
 export function scaleCounts(factor = Number(process.env.MLOPS_SCALE_FACTOR ?? 1)) {
   const n = (full: number, least: number) => Math.max(least, Math.round(full * factor));
   return {
     crashRuns: n(300, 6),
     waitingRuns: n(1000, 10),
     approvals: n(200, 5),
-    quietMs: n(60_000, 5_000),
+    quietMs: n(60_000, 20_000),
   };
 }

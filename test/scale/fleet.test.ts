@@ -1,7 +1,9 @@
 /**
  * Issue 15's load and fault scenarios on three worker processes (bench/scale-scenarios.ts), against the suite's
- * dev server on loopback. Full counts by default (300 crash runs, 1,000 waiting, 200 approvals, a quiet
- * minute); `MLOPS_SCALE_FACTOR=0.05` scales them down for development. The exactness checks are hard asserts;
+ * dev server on loopback. `npm test` runs a tenth of the full counts (30 crash runs, 100 waiting, 20 approvals, a
+ * 20 s quiet window): about 0.8 CPU-seconds per run between the workers and the server make the full counts
+ * (300 / 1,000 / 200 / a minute) take over 20 minutes on a 2-core machine; `MLOPS_SCALE_FACTOR=1` or
+ * `npm run bench:scale` runs them. The exactness checks are hard asserts;
  * the timing goals (<1 % of a core, p99 < 250 ms, ≤ 1.2× bare) are printed, and asserted only as generous bounds
  * because this machine is shared.
  */
@@ -17,7 +19,10 @@ import { crashScenario, scaleCounts, startFleet, waitingScenario, type Fleet } f
 import { stopDetachedUnder } from '../helpers/processes.js';
 
 const BARE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'bare-workflow.ts');
-const counts = scaleCounts();
+// Progress lines on stderr: a slow or stuck scenario shows where it is.
+process.env.MLOPS_SCALE_VERBOSE ??= '1';
+// A tenth of the full counts in `npm test` (about 4 minutes here); the full counts: `npm run bench:scale`.
+const counts = scaleCounts(Number(process.env.MLOPS_SCALE_FACTOR ?? 0.1));
 const taskQueue = `scale-fleet-${process.pid}`;
 const bareTaskQueue = `${taskQueue}-bare`;
 let home: string;
@@ -51,12 +56,10 @@ afterAll(async () => {
   await connection?.close();
 });
 
-// Opt-in (MLOPS_SCALE_FACTOR set) until the known limit in the README ("At scale") is fixed: a worker SIGKILLed while
-// it holds a short activity stalls that run for the 10-minute start-to-close, past this test's time.
-describe.skipIf(process.env.MLOPS_SCALE_FACTOR === undefined)('scale: three workers on one task queue', () => {
+describe('scale: three workers on one task queue', () => {
   it(
     `${counts.crashRuns} concurrent runs, one worker SIGKILLed and restarted: each completes with exactly one training job`,
-    { timeout: 420_000 },
+    { timeout: 120_000 + counts.crashRuns * 1500 },
     async () => {
       const f = await crashScenario(fleet, client, home, counts.crashRuns);
       console.log(
@@ -73,7 +76,7 @@ describe.skipIf(process.env.MLOPS_SCALE_FACTOR === undefined)('scale: three work
 
   it(
     `${counts.waitingRuns} runs waiting for approval: idle cost, pending time, approve → deploy latency against bare`,
-    { timeout: 480_000 },
+    { timeout: 240_000 + counts.waitingRuns * 900 + counts.quietMs },
     async () => {
       const f = await waitingScenario(fleet, client, temporal, {
         home,
@@ -97,7 +100,7 @@ describe.skipIf(process.env.MLOPS_SCALE_FACTOR === undefined)('scale: three work
       );
       for (const rss of f.rssMiB) expect(rss).toBeLessThan(1024);
       // Generous bounds on a shared machine; the goals are in the printout and the README.
-      for (const cpu of f.cpuPercent) expect(cpu).toBeLessThan(10);
+      for (const cpu of f.cpuPercent) expect(cpu).toBeLessThan(20);
       expect(f.approveToDeploy.p99).toBeLessThan(5000);
       expect(Math.min(...f.pendingMs)).toBeLessThan(10_000);
     },
