@@ -36,6 +36,23 @@ function startWorkerProcess(env: Record<string, string>): Promise<ChildProcess> 
   });
 }
 
+/** A home, the environment of worker processes on their own task queue, and a client of that queue. */
+async function workerProcessSetup(name: string, extraEnv: Record<string, string> = {}) {
+  const address = inject('temporalAddress');
+  const home = await fs.mkdtemp(path.join(os.tmpdir(), `mlops-${name}-`));
+  const env = {
+    TEMPORAL_ADDRESS: address,
+    MLOPS_TASK_QUEUE: `${name}-${Date.now()}`,
+    MLOPS_HOME: home,
+    MLOPS_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
+    ...extraEnv,
+  };
+  const connection = await Connection.connect({ address });
+  cleanups.push(() => connection.close());
+  const client = await PipelineClient.connect({ client: new Client({ connection }), taskQueue: env.MLOPS_TASK_QUEUE });
+  return { home, env, client };
+}
+
 async function waitForStage(client: PipelineClient, workflowId: string, stage: string, timeoutMs = 60_000) {
   return eventually(
     async () => {
@@ -92,21 +109,8 @@ describe('fault tolerance', () => {
   });
 
   it('a worker SIGKILLed during training: the new worker reattaches to the running job and the run completes', async () => {
-    const address = inject('temporalAddress');
-    const home = await fs.mkdtemp(path.join(os.tmpdir(), 'mlops-worker-kill-'));
+    const { home, env, client } = await workerProcessSetup('worker-kill');
     const startsFile = path.join(home, 'starts.txt');
-    const env = {
-      TEMPORAL_ADDRESS: address,
-      MLOPS_TASK_QUEUE: `worker-kill-${Date.now()}`,
-      MLOPS_HOME: home,
-      MLOPS_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
-    };
-    const connection = await Connection.connect({ address });
-    cleanups.push(() => connection.close());
-    const client = await PipelineClient.connect({
-      client: new Client({ connection }),
-      taskQueue: env.MLOPS_TASK_QUEUE,
-    });
 
     const first = await startWorkerProcess(env);
     const params = { sleep: 12, starts_file: startsFile };
@@ -147,22 +151,10 @@ describe('fault tolerance', () => {
   });
 
   it('a worker SIGKILLed during a step is replaced within the heartbeat timeout; a step that never heartbeats is kept alive', async () => {
-    const address = inject('temporalAddress');
-    const home = await fs.mkdtemp(path.join(os.tmpdir(), 'mlops-step-kill-'));
-    const log = path.join(home, 'attempts.txt');
-    const env = {
-      TEMPORAL_ADDRESS: address,
-      MLOPS_TASK_QUEUE: `step-kill-${Date.now()}`,
-      MLOPS_HOME: home,
-      MLOPS_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
+    const { home, env, client } = await workerProcessSetup('step-kill', {
       MLOPS_STEPS_MODULE: path.resolve('test/fixtures/slow-step.ts'),
-    };
-    const connection = await Connection.connect({ address });
-    cleanups.push(() => connection.close());
-    const client = await PipelineClient.connect({
-      client: new Client({ connection }),
-      taskQueue: env.MLOPS_TASK_QUEUE,
     });
+    const log = path.join(home, 'attempts.txt');
     const first = await startWorkerProcess(env);
     // The retried attempt runs 40 s without a heartbeat of its own, past the 30 s heartbeat timeout.
     const pipeline = fixturePipeline({
