@@ -185,21 +185,37 @@ function ignoreExists(err: Error): void {
   if (err.name !== 'PreconditionFailedError') throw err;
 }
 
-/** Uploads a local file create-only, streaming (a file store gets a kernel copy, never a buffer of it). */
-async function putLocalFile(store: ObjectStore, key: string, file: string): Promise<void> {
+/**
+ * Uploads a local file create-only, streaming. A file store gets a kernel copy, never a buffer of it; a file that
+ * ingest wrote itself (`owned`: a staging file, deleted afterwards) is hard-linked instead, when the store is on
+ * the same filesystem, so a gigabyte-sized Parquet copy costs no second write.
+ */
+async function putLocalFile(store: ObjectStore, key: string, file: string, owned = false): Promise<void> {
   const target = store.localPath(key);
   if (!target) {
     await store.putFile(key, file, { ifGeneration: 'absent' }).catch(ignoreExists);
     return;
   }
   await fs.mkdir(path.dirname(target), { recursive: true });
+  // link() fails when the target exists: create-only, like the store's own puts.
+  const link = (from: string) =>
+    fs.link(from, target).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  if (owned) {
+    const linked = await link(file).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EXDEV' || err.code === 'EPERM') return false;
+        throw err;
+      },
+    );
+    if (linked) return;
+  }
   const temp = `${target}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
     await fs.copyFile(file, temp);
-    // link() fails when the target exists: create-only, like the store's own puts.
-    await fs.link(temp, target).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
+    await link(temp);
   } finally {
     await fs.rm(temp, { force: true });
   }
@@ -244,26 +260,33 @@ export async function ingestSource(
       log(`ingest: ${label(report)}: ${report.rows} rows pass every check (sha256 ${report.sha256.slice(0, 12)})`);
       // Content-addressed: what is already there holds the same data, so only missing objects are written.
       const existing = new Set(await store.list(`${prefix}/`));
-      const put = async (name: string, file: () => Promise<string>) => {
-        if (!existing.has(`${prefix}/${name}`)) await putLocalFile(store, `${prefix}/${name}`, await file());
+      /** `file` resolves to the file to store, and whether ingest wrote it (a staging file it may link). */
+      const put = async (name: string, file: () => Promise<{ path: string; owned: boolean }>) => {
+        if (existing.has(`${prefix}/${name}`)) return;
+        const { path: local, owned } = await file();
+        await putLocalFile(store, `${prefix}/${name}`, local, owned);
       };
       const single = report.shards.length === 1;
+      const first = report.shards[0]!;
+      // A downloaded gs:// shard is a staging copy; a local shard is the source itself.
+      const downloaded = first.path !== first.uri;
       if (report.format === 'csv') {
         await put('data.csv', async () => {
-          if (single) return report.shards[0]!.path;
+          if (single) return { path: first.path, owned: downloaded };
           const file = path.join(staging, 'data.csv');
           await concatenateCsv(report.shards, file);
-          return file;
+          return { path: file, owned: true };
         });
       }
       await put('data.parquet', async () => {
-        if (single) return outcome.parquet[0]!;
+        // A CSV's typed part is ingest's own file; a Parquet shard is the source's.
+        if (single) return { path: outcome.parquet[0]!, owned: report.format === 'csv' || downloaded };
         const file = path.join(staging, 'data.parquet');
         await writeMerged(duck, outcome, input.ingest, file);
-        return file;
+        return { path: file, owned: true };
       });
       const { file: referenceFile, ...reference } = report.reference!;
-      await put('reference.parquet', async () => referenceFile);
+      await put('reference.parquet', async () => ({ path: referenceFile, owned: true }));
       const manifest = {
         source: input.ingest.source,
         format: report.format,
