@@ -246,17 +246,16 @@ async function concatenateCsv(shards: readonly LocalShard[], target: string): Pr
 }
 
 /**
- * Starts copying a single local CSV source next to where a file store will keep it, while the source is checked:
- * the biggest copy of the snapshot then overlaps DuckDB's pass instead of following it. Resolves to the copy, or
- * to undefined when there is nothing to copy ahead or copying failed (the snapshot then copies as usual).
+ * Starts copying a single local source file next to where a file store will keep it (its `data.csv` or
+ * `data.parquet`) while the source is checked: the biggest copy of the snapshot then overlaps DuckDB's pass
+ * instead of following it. Resolves to the copy, or to undefined when there is nothing to copy ahead or copying
+ * failed (the snapshot then copies as usual).
  */
 function copyAhead(store: ObjectStore, pipeline: string, source: ResolvedSource): Promise<string | undefined> {
   const [shard, ...more] = source.shards;
   const dir = store.localPath(`snapshots/${pipeline}`);
-  if (!dir || !shard || more.length > 0 || source.format !== 'csv' || shard.uri.startsWith('gs://')) {
-    return Promise.resolve(undefined);
-  }
-  const copy = path.join(dir, `.data.csv.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  if (!dir || !shard || more.length > 0 || shard.uri.startsWith('gs://')) return Promise.resolve(undefined);
+  const copy = path.join(dir, `.data.${source.format}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
   return fs
     .mkdir(dir, { recursive: true })
     .then(() => fs.copyFile(shard.uri, copy))
@@ -311,10 +310,10 @@ async function snapshotCheckedSource(
       const first = report.shards[0]!;
       // A downloaded gs:// shard is a staging copy; a local shard is the source itself.
       const downloaded = first.path !== first.uri;
+      const ahead = await copiedAhead();
+      // The copy holds the bytes that were hashed only if the file did not change while it was made.
+      if (ahead) await checkUnchanged(first);
       if (report.format === 'csv') {
-        const ahead = await copiedAhead();
-        // The copy holds the bytes that were hashed only if the file did not change while it was made.
-        if (ahead) await checkUnchanged(first);
         await put('data.csv', async () => {
           if (ahead) return { path: ahead, owned: true };
           if (single) return { path: first.path, owned: downloaded };
@@ -325,6 +324,7 @@ async function snapshotCheckedSource(
       }
       await put('data.parquet', async () => {
         // A CSV's typed part is ingest's own file; a Parquet shard is the source's.
+        if (single && report.format === 'parquet' && ahead) return { path: ahead, owned: true };
         if (single) return { path: outcome.parquet[0]!, owned: report.format === 'csv' || downloaded };
         const file = path.join(staging, 'data.parquet');
         await writeMerged(duck, outcome, input.ingest, file);
