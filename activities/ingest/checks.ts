@@ -667,7 +667,10 @@ export async function writeReference(
   return { rows, sampled };
 }
 
-/** Quantiles of each numeric column, exact over the reference rows (all of them up to `REFERENCE_ROWS`). */
+/**
+ * Quantiles of each numeric column, exact over the reference rows (all of them up to `REFERENCE_ROWS`). DuckDB
+ * computes them on one thread per query, so the columns are split over one query per thread, run at once.
+ */
 export async function addQuantiles(
   duck: DuckSession,
   profile: Record<string, ColumnProfile>,
@@ -675,13 +678,21 @@ export async function addQuantiles(
 ): Promise<void> {
   const numeric = Object.entries(profile).filter(([, p]) => p.min !== undefined);
   if (numeric.length === 0) return;
-  const [row = {}] = await duck.rows(
-    `SELECT ${numeric.map(([name], k) => `quantile_cont(CAST(${sqlIdent(name)} AS DOUBLE), [${QUANTILES.join(', ')}]) AS "q${k}"`).join(', ')} FROM read_parquet(${sqlString(referenceFile)})`,
+  const groups = Math.min(duck.threads, numeric.length);
+  const columns = Array.from({ length: groups }, (_, g) => numeric.filter((_, k) => k % groups === g));
+  const results = await duck.rowsAtOnce(
+    columns.map(
+      (group) =>
+        `SELECT ${group.map(([name], k) => `quantile_cont(CAST(${sqlIdent(name)} AS DOUBLE), [${QUANTILES.join(', ')}]) AS "q${k}"`).join(', ')} FROM read_parquet(${sqlString(referenceFile)})`,
+    ),
   );
-  numeric.forEach(([, p], k) => {
-    const q = row[`q${k}`] as { items?: unknown[] } | unknown[] | null;
-    const items = Array.isArray(q) ? q : (q?.items ?? []);
-    p.quantiles = Object.fromEntries(QUANTILES.map((at, i) => [String(at), toNumber(items[i])]));
+  columns.forEach((group, g) => {
+    const row = results[g]![0] ?? {};
+    group.forEach(([, p], k) => {
+      const q = row[`q${k}`] as { items?: unknown[] } | unknown[] | null;
+      const items = Array.isArray(q) ? q : (q?.items ?? []);
+      p.quantiles = Object.fromEntries(QUANTILES.map((at, i) => [String(at), toNumber(items[i])]));
+    });
   });
 }
 
