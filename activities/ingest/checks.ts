@@ -1,8 +1,9 @@
 /**
  * Data checks and profile in DuckDB. A CSV shard is parsed once, typed by the declared schema, into a Parquet
  * part (rows that do not parse or cast are kept out and recorded with their line numbers by DuckDB's reject
- * tables); every check and the whole profile are then one aggregate query over the columnar data, so memory
- * does not grow with the file. Only when a check fails do small follow-up queries fetch the first offending
+ * tables); the whole profile is then one aggregate query over the columnar data, so memory does not grow with
+ * the file, and it settles every check unless a column's extremes or categories say rows may break a rule: only
+ * then are those rows counted, and only when a check fails do small follow-up queries fetch the first offending
  * rows for the report. Parquet shards are checked against the schema from their footers and aggregated where
  * they are.
  */
