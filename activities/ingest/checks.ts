@@ -1,8 +1,9 @@
 /**
  * Data checks and profile in DuckDB. A CSV shard is parsed once, typed by the declared schema, into a Parquet
  * part (rows that do not parse or cast are kept out and recorded with their line numbers by DuckDB's reject
- * tables); every check and the whole profile are then one aggregate query over the columnar data, so memory
- * does not grow with the file. Only when a check fails do small follow-up queries fetch the first offending
+ * tables); the whole profile is then one aggregate query over the columnar data, so memory does not grow with
+ * the file, and it settles every check unless a column's extremes or categories say rows may break a rule: only
+ * then are those rows counted, and only when a check fails do small follow-up queries fetch the first offending
  * rows for the report. Parquet shards are checked against the schema from their footers and aggregated where
  * they are.
  */
@@ -40,6 +41,13 @@ export const REFERENCE_SEED = 42;
 /** Quantiles kept in the profile. */
 export const QUANTILES = [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99];
 
+/**
+ * How the typed data is written, for speed: a CSV ingest writes every value once and reads the file back twice.
+ * Measurements (floats, mostly distinct) never fit a small dictionary, and trying to build one per column chunk,
+ * a bloom filter nobody reads and Snappy (which saves about a third on such data) were as much work as parsing
+ * the CSV; categoricals (few distinct values) still get their dictionary.
+ */
+const PARQUET_WRITE = 'FORMAT parquet, DICTIONARY_SIZE_LIMIT 1024, WRITE_BLOOM_FILTER false, COMPRESSION uncompressed';
 /** Rejected CSV rows recorded per shard; beyond it counts are reported as "at least". */
 const REJECTS_LIMIT = 10_000;
 const EXAMPLES = 3;
@@ -236,7 +244,7 @@ async function checkCsv(
     for (const [i, shard] of shards.entries()) {
       const part = path.join(workDir, `${mode}-${String(i).padStart(6, '0')}.parquet`);
       await duck.run(
-        `COPY (SELECT ${select} FROM read_csv(${sqlString(shard.path)}, header=true, auto_detect=false, delim=',', quote='"', escape='"', columns={${types.join(', ')}}, nullstr=${sqlList(MISSING_MARKERS)}, store_rejects=true, rejects_table='csv_rejects', rejects_scan='csv_reject_scans', rejects_limit=${REJECTS_LIMIT})) TO ${sqlString(part)} (FORMAT parquet)`,
+        `COPY (SELECT ${select} FROM read_csv(${sqlString(shard.path)}, header=true, auto_detect=false, delim=',', quote='"', escape='"', columns={${types.join(', ')}}, nullstr=${sqlList(MISSING_MARKERS)}, store_rejects=true, rejects_table='csv_rejects', rejects_scan='csv_reject_scans', rejects_limit=${REJECTS_LIMIT})) TO ${sqlString(part)} (${PARQUET_WRITE})`,
       );
       parts.push(part);
     }
@@ -419,7 +427,18 @@ async function checkParquet(duck: DuckSession, shards: readonly LocalShard[], sp
   }
 }
 
-/** One aggregate query for every check and the profile, then the first examples of each failed check. */
+/** A check whose failing rows are counted only when the profile cannot rule them out. */
+interface Deferred {
+  where: string;
+  /** False when the column's extremes or categories show that no row fails. */
+  possible: () => boolean;
+}
+
+/**
+ * One aggregate query for the profile (and the checks it cannot settle), then the counts of the checks whose
+ * extremes or categories say rows may fail, then the first examples of each failed check. Deferring range,
+ * infinity and allowed-value counts keeps per-row filters out of the one pass that reads every value.
+ */
 async function aggregate(
   duck: DuckSession,
   files: string[],
@@ -429,6 +448,11 @@ async function aggregate(
 ): Promise<{ problems: DataProblem[]; rows: number; profile: Record<string, ColumnProfile> }> {
   const exprs: string[] = ['count(*) AS "rows"'];
   const conditions = new Map<string, string>();
+  const counted: string[] = [];
+  const deferred = new Map<string, Deferred>();
+  let agg: Record<string, unknown> = {};
+  const categories = new Map<number, { values: Record<string, number>; distinct: number }>();
+  const extreme = (key: string) => toNumber(agg[key]);
   plans.forEach((p, k) => {
     const v = p.value;
     // A value whose cast failed is neither missing nor a value: it is a type problem.
@@ -446,19 +470,63 @@ async function aggregate(
       const range: string[] = [];
       if (p.spec.min !== undefined) range.push(`${v} < ${p.spec.min}`);
       if (p.spec.max !== undefined) range.push(`${v} > ${p.spec.max}`);
-      if (range.length > 0)
-        conditions.set(
-          `range${k}`,
-          p.family === 'float' ? `NOT isinf(${v}) AND (${range.join(' OR ')})` : range.join(' OR '),
-        );
+      if (range.length > 0) {
+        const where = p.family === 'float' ? `NOT isinf(${v}) AND (${range.join(' OR ')})` : range.join(' OR ');
+        conditions.set(`range${k}`, where);
+        deferred.set(`range${k}`, {
+          where,
+          possible: () =>
+            (p.spec.min !== undefined && extreme(`min${k}`) < p.spec.min) ||
+            (p.spec.max !== undefined && extreme(`max${k}`) > p.spec.max),
+        });
+      }
     } else if (p.spec.allowed && p.family === 'string') {
-      conditions.set(`allowed${k}`, `${v} NOT IN (${p.spec.allowed.map(sqlString).join(', ')})`);
+      const allowed = new Set(p.spec.allowed);
+      const where = `${v} NOT IN (${p.spec.allowed.map(sqlString).join(', ')})`;
+      conditions.set(`allowed${k}`, where);
+      deferred.set(`allowed${k}`, {
+        where,
+        possible: () => {
+          const found = categories.get(k);
+          if (!found) return false;
+          const listed = Object.keys(found.values);
+          return found.distinct > listed.length || listed.some((c) => !allowed.has(c));
+        },
+      });
     }
-    if (bad.length > 0) conditions.set(`type${k}`, bad.join(' OR '));
+    if (bad.length === 0) return;
+    const where = bad.join(' OR ');
+    conditions.set(`type${k}`, where);
+    // Only infinities are told by the extremes; a cast or a fraction is counted with the profile.
+    if (p.family === 'float' && !p.raw && p.spec.type !== 'integer')
+      deferred.set(`type${k}`, {
+        where,
+        possible: () => Math.abs(extreme(`min${k}`)) === Infinity || Math.abs(extreme(`max${k}`)) === Infinity,
+      });
+    else counted.push(`type${k}`);
   });
-  for (const [key, cond] of conditions) exprs.push(`count(*) FILTER (WHERE ${cond}) AS "${key}"`);
-  const [agg = {}] = await duck.rows(`SELECT ${exprs.join(', ')} FROM ${relation(files)}`);
+  for (const key of counted) exprs.push(`count(*) FILTER (WHERE ${conditions.get(key)}) AS "${key}"`);
+  [agg = {}] = await duck.rows(`SELECT ${exprs.join(', ')} FROM ${relation(files)}`);
   const rows = toNumber(agg.rows);
+
+  for (const [k, p] of plans.entries()) {
+    if ((p.family !== 'string' && p.family !== 'bool') || toNumber(agg[`n${k}`]) === 0) continue;
+    const top = await duck.rows(
+      `SELECT CAST(${p.value} AS VARCHAR) AS value, count(*) AS n, count(*) OVER () AS distinct_values FROM ${relation(files)} WHERE ${p.value} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 100`,
+    );
+    categories.set(k, {
+      values: Object.fromEntries(top.map((t) => [String(t.value), toNumber(t.n)])),
+      distinct: toNumber(top[0]?.distinct_values ?? 0),
+    });
+  }
+  const failing = [...deferred].filter(([, d]) => d.possible());
+  for (const [key] of deferred) agg[key] = 0;
+  if (failing.length > 0) {
+    const [counts = {}] = await duck.rows(
+      `SELECT ${failing.map(([key, d]) => `count(*) FILTER (WHERE ${d.where}) AS "${key}"`).join(', ')} FROM ${relation(files)}`,
+    );
+    agg = { ...agg, ...counts };
+  }
 
   const problems: DataProblem[] = [];
   const profile: Record<string, ColumnProfile> = {};
@@ -519,12 +587,10 @@ async function aggregate(
       col.mean = toNumber(agg[`mean${k}`]);
       col.std = toNumber(agg[`std${k}`]);
     }
-    if ((p.family === 'string' || p.family === 'bool') && nonMissing > 0) {
-      const top = await duck.rows(
-        `SELECT CAST(${p.value} AS VARCHAR) AS value, count(*) AS n, count(*) OVER () AS distinct_values FROM ${relation(files)} WHERE ${p.value} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 100`,
-      );
-      col.categories = Object.fromEntries(top.map((t) => [String(t.value), toNumber(t.n)]));
-      col.distinct = toNumber(top[0]?.distinct_values ?? 0);
+    const counted = categories.get(k);
+    if (counted) {
+      col.categories = counted.values;
+      col.distinct = counted.distinct;
     }
     profile[p.name] = col;
   }
@@ -560,7 +626,7 @@ export async function writeMerged(
   target: string,
 ): Promise<void> {
   await duck.run(
-    `COPY (SELECT ${canonicalSelect(outcome.columns, spec, outcome.families)} FROM ${relation(outcome.parquet)}) TO ${sqlString(target)} (FORMAT parquet)`,
+    `COPY (SELECT ${canonicalSelect(outcome.columns, spec, outcome.families)} FROM ${relation(outcome.parquet)}) TO ${sqlString(target)} (${PARQUET_WRITE})`,
   );
 }
 
@@ -583,10 +649,18 @@ export async function writeReference(
   if (sampled) {
     const position = `hash(list_position(${sqlList(files)}, "__mlops_file"), file_row_number, ${REFERENCE_SEED})`;
     const located = relation(files, `, filename='__mlops_file', file_row_number=true`);
-    const [row] = await duck.rows(
-      `SELECT max(h) AS threshold FROM (SELECT ${position} AS h FROM ${located} ORDER BY h LIMIT ${REFERENCE_ROWS})`,
-    );
-    where = ` FROM ${located} WHERE ${position} <= ${String(row!.threshold)}::UBIGINT`;
+    const smallest = async (bound: bigint) => {
+      const [row] = await duck.rows(
+        `SELECT count(*) AS n, max(h) AS threshold FROM (SELECT h FROM (SELECT ${position} AS h FROM ${located}) WHERE h <= ${bound}::UBIGINT ORDER BY h LIMIT ${REFERENCE_ROWS})`,
+      );
+      return { n: toNumber(row!.n), threshold: String(row!.threshold) };
+    };
+    // The hashes are uniform over 64 bits: 1.2 times the expected share holds the smallest REFERENCE_ROWS but
+    // for a miss of dozens of standard deviations, so the top-N keeps ~120,000 hashes, not every row's.
+    const share = (2n ** 64n * BigInt(Math.ceil(1.2 * REFERENCE_ROWS))) / BigInt(outcome.rows);
+    let found = await smallest(share < 2n ** 64n ? share : 2n ** 64n - 1n);
+    if (found.n < REFERENCE_ROWS) found = await smallest(2n ** 64n - 1n);
+    where = ` FROM ${located} WHERE ${position} <= ${found.threshold}::UBIGINT`;
   }
   const rows = await duck.run(
     `COPY (SELECT ${select}${where || ` FROM ${relation(files)}`}) TO ${sqlString(target)} (FORMAT parquet)`,
@@ -594,7 +668,10 @@ export async function writeReference(
   return { rows, sampled };
 }
 
-/** Quantiles of each numeric column, exact over the reference rows (all of them up to `REFERENCE_ROWS`). */
+/**
+ * Quantiles of each numeric column, exact over the reference rows (all of them up to `REFERENCE_ROWS`). DuckDB
+ * computes them on one thread per query, so the columns are split over one query per thread, run at once.
+ */
 export async function addQuantiles(
   duck: DuckSession,
   profile: Record<string, ColumnProfile>,
@@ -602,13 +679,21 @@ export async function addQuantiles(
 ): Promise<void> {
   const numeric = Object.entries(profile).filter(([, p]) => p.min !== undefined);
   if (numeric.length === 0) return;
-  const [row = {}] = await duck.rows(
-    `SELECT ${numeric.map(([name], k) => `quantile_cont(CAST(${sqlIdent(name)} AS DOUBLE), [${QUANTILES.join(', ')}]) AS "q${k}"`).join(', ')} FROM read_parquet(${sqlString(referenceFile)})`,
+  const groups = Math.min(duck.threads, numeric.length);
+  const columns = Array.from({ length: groups }, (_, g) => numeric.filter((_, k) => k % groups === g));
+  const results = await duck.rowsAtOnce(
+    columns.map(
+      (group) =>
+        `SELECT ${group.map(([name], k) => `quantile_cont(CAST(${sqlIdent(name)} AS DOUBLE), [${QUANTILES.join(', ')}]) AS "q${k}"`).join(', ')} FROM read_parquet(${sqlString(referenceFile)})`,
+    ),
   );
-  numeric.forEach(([, p], k) => {
-    const q = row[`q${k}`] as { items?: unknown[] } | unknown[] | null;
-    const items = Array.isArray(q) ? q : (q?.items ?? []);
-    p.quantiles = Object.fromEntries(QUANTILES.map((at, i) => [String(at), toNumber(items[i])]));
+  columns.forEach((group, g) => {
+    const row = results[g]![0] ?? {};
+    group.forEach(([, p], k) => {
+      const q = row[`q${k}`] as { items?: unknown[] } | unknown[] | null;
+      const items = Array.isArray(q) ? q : (q?.items ?? []);
+      p.quantiles = Object.fromEntries(QUANTILES.map((at, i) => [String(at), toNumber(items[i])]));
+    });
   });
 }
 

@@ -52,7 +52,7 @@ export interface IngestInput {
 export interface IngestHooks {
   log?: (message: string) => void;
   heartbeat?: () => void;
-  /** Called once the shards are listed, before any is read (tests change the source here, mid-read). */
+  /** Called once the shards are listed, before any is read (ingest starts its copy; tests change the source). */
   afterListing?: (source: ResolvedSource) => Promise<void>;
 }
 
@@ -185,21 +185,37 @@ function ignoreExists(err: Error): void {
   if (err.name !== 'PreconditionFailedError') throw err;
 }
 
-/** Uploads a local file create-only, streaming (a file store gets a kernel copy, never a buffer of it). */
-async function putLocalFile(store: ObjectStore, key: string, file: string): Promise<void> {
+/**
+ * Uploads a local file create-only, streaming. A file store gets a kernel copy, never a buffer of it; a file that
+ * ingest wrote itself (`owned`: a staging file, deleted afterwards) is hard-linked instead, when the store is on
+ * the same filesystem, so a gigabyte-sized Parquet copy costs no second write.
+ */
+async function putLocalFile(store: ObjectStore, key: string, file: string, owned = false): Promise<void> {
   const target = store.localPath(key);
   if (!target) {
     await store.putFile(key, file, { ifGeneration: 'absent' }).catch(ignoreExists);
     return;
   }
   await fs.mkdir(path.dirname(target), { recursive: true });
+  // link() fails when the target exists: create-only, like the store's own puts.
+  const link = (from: string) =>
+    fs.link(from, target).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  if (owned) {
+    const linked = await link(file).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EXDEV' || err.code === 'EPERM') return false;
+        throw err;
+      },
+    );
+    if (linked) return;
+  }
   const temp = `${target}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
     await fs.copyFile(file, temp);
-    // link() fails when the target exists: create-only, like the store's own puts.
-    await fs.link(temp, target).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
+    await link(temp);
   } finally {
     await fs.rm(temp, { force: true });
   }
@@ -229,6 +245,26 @@ async function concatenateCsv(shards: readonly LocalShard[], target: string): Pr
   await new Promise<void>((resolve, reject) => out.once('finish', resolve).once('error', reject));
 }
 
+/**
+ * Starts copying a single local source file next to where a file store will keep it (its `data.csv` or
+ * `data.parquet`) while the source is checked: the biggest copy of the snapshot then overlaps DuckDB's pass
+ * instead of following it. Resolves to the copy, or to undefined when there is nothing to copy ahead or copying
+ * failed (the snapshot then copies as usual).
+ */
+function copyAhead(store: ObjectStore, pipeline: string, source: ResolvedSource): Promise<string | undefined> {
+  const [shard, ...more] = source.shards;
+  const dir = store.localPath(`snapshots/${pipeline}`);
+  if (!dir || !shard || more.length > 0 || shard.uri.startsWith('gs://')) return Promise.resolve(undefined);
+  const copy = path.join(dir, `.data.${source.format}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  return fs
+    .mkdir(dir, { recursive: true })
+    .then(() => fs.copyFile(shard.uri, copy))
+    .then(
+      () => copy,
+      () => fs.rm(copy, { force: true }).then(() => undefined),
+    );
+}
+
 /** Checks and snapshots a source into `store`; the activity and the benchmark call it. */
 export async function ingestSource(
   store: ObjectStore,
@@ -236,6 +272,26 @@ export async function ingestSource(
   hooks: IngestHooks = {},
 ): Promise<DataSnapshot> {
   const log = hooks.log ?? (() => undefined);
+  let copying: Promise<string | undefined> = Promise.resolve(undefined);
+  const afterListing = async (source: ResolvedSource) => {
+    await hooks.afterListing?.(source);
+    copying = copyAhead(store, input.pipeline, source);
+  };
+  try {
+    return await snapshotCheckedSource(store, input, { ...hooks, afterListing }, () => copying, log);
+  } finally {
+    const copy = await copying;
+    if (copy) await fs.rm(copy, { force: true });
+  }
+}
+
+async function snapshotCheckedSource(
+  store: ObjectStore,
+  input: IngestInput,
+  hooks: IngestHooks,
+  copiedAhead: () => Promise<string | undefined>,
+  log: (message: string) => void,
+): Promise<DataSnapshot> {
   return withCheckedSource(
     input.ingest,
     hooks,
@@ -244,26 +300,38 @@ export async function ingestSource(
       log(`ingest: ${label(report)}: ${report.rows} rows pass every check (sha256 ${report.sha256.slice(0, 12)})`);
       // Content-addressed: what is already there holds the same data, so only missing objects are written.
       const existing = new Set(await store.list(`${prefix}/`));
-      const put = async (name: string, file: () => Promise<string>) => {
-        if (!existing.has(`${prefix}/${name}`)) await putLocalFile(store, `${prefix}/${name}`, await file());
+      /** `file` resolves to the file to store, and whether ingest wrote it (a staging file it may link). */
+      const put = async (name: string, file: () => Promise<{ path: string; owned: boolean }>) => {
+        if (existing.has(`${prefix}/${name}`)) return;
+        const { path: local, owned } = await file();
+        await putLocalFile(store, `${prefix}/${name}`, local, owned);
       };
       const single = report.shards.length === 1;
+      const first = report.shards[0]!;
+      // A downloaded gs:// shard is a staging copy; a local shard is the source itself.
+      const downloaded = first.path !== first.uri;
+      const ahead = await copiedAhead();
+      // The copy holds the bytes that were hashed only if the file did not change while it was made.
+      if (ahead) await checkUnchanged(first);
       if (report.format === 'csv') {
         await put('data.csv', async () => {
-          if (single) return report.shards[0]!.path;
+          if (ahead) return { path: ahead, owned: true };
+          if (single) return { path: first.path, owned: downloaded };
           const file = path.join(staging, 'data.csv');
           await concatenateCsv(report.shards, file);
-          return file;
+          return { path: file, owned: true };
         });
       }
       await put('data.parquet', async () => {
-        if (single) return outcome.parquet[0]!;
+        // A CSV's typed part is ingest's own file; a Parquet shard is the source's.
+        if (single && report.format === 'parquet' && ahead) return { path: ahead, owned: true };
+        if (single) return { path: outcome.parquet[0]!, owned: report.format === 'csv' || downloaded };
         const file = path.join(staging, 'data.parquet');
         await writeMerged(duck, outcome, input.ingest, file);
-        return file;
+        return { path: file, owned: true };
       });
       const { file: referenceFile, ...reference } = report.reference!;
-      await put('reference.parquet', async () => referenceFile);
+      await put('reference.parquet', async () => ({ path: referenceFile, owned: true }));
       const manifest = {
         source: input.ingest.source,
         format: report.format,
