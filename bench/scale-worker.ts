@@ -20,6 +20,9 @@ const pipeline = await createPipelineWorker({
   taskQueue: env('MLOPS_TASK_QUEUE'),
   home: env('MLOPS_HOME'),
   workflowBundle: { codePath: env('MLOPS_WORKFLOW_BUNDLE') },
+  ...(process.env.MLOPS_MAX_CACHED_WORKFLOWS
+    ? { worker: { maxCachedWorkflows: Number(process.env.MLOPS_MAX_CACHED_WORKFLOWS) } }
+    : {}),
 });
 const bare = await Worker.create({
   connection,

@@ -4,6 +4,7 @@
  * waiting for approval (workers' CPU over a quiet window, RSS, `pending()` time, approve → deploy start p50/p99
  * against a bare signal → activity workflow served by the same processes). Prints the machine load with them.
  * Usage: npm run bench:scale [-- --factor 0.1]   (counts: 300 / 1,000 / 200 approvals / 60 s quiet, × factor)
+ * `MLOPS_MAX_CACHED_WORKFLOWS=200` bounds each worker's workflow cache (default: the SDK's, from the heap size).
  */
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -48,7 +49,9 @@ const temporal = new Client({ connection });
 const client = await PipelineClient.connect({ client: temporal, taskQueue: 'scale' });
 
 try {
-  console.log(`temporal-mlops scale benchmark: 3 worker processes, one task queue, one dev server, loopback`);
+  console.log(
+    `temporal-mlops scale benchmark: 3 worker processes, one task queue, one dev server, loopback; workflow cache per worker: ${process.env.MLOPS_MAX_CACHED_WORKFLOWS ?? "the SDK's default"}`,
+  );
   console.log(`before: ${uptime()}`);
   const crash = await crashScenario(fleet, client, home, counts.crashRuns);
   const exact =

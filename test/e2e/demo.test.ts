@@ -1,13 +1,16 @@
 /**
  * `npm run demo` as a person runs it (the same wrapper script, its own dev server, a temp MLOPS_HOME): the whole
- * loop to v2 live, then Ctrl-C with `--keep-running`; and Ctrl-C while it waits for a manual approval. Ctrl-C is a
- * SIGINT to the demo's process group, as a terminal sends it. After each: exit 0 and no process it started left.
+ * loop to v2 live, then Ctrl-C with `--keep-running`; with `--manual-approval`, a stop at each of the two
+ * approvals until the approver runs the printed CLI command, then the demo's own end; and Ctrl-C while it waits for
+ * a manual approval. Ctrl-C is a SIGINT to the demo's process group, as a terminal sends it. After each: exit 0
+ * and no process it started left.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { openObjectStore } from '../../activities/index.js';
 import { deploymentLog, getAlias } from '../../registry/aliases.js';
@@ -22,8 +25,8 @@ interface Demo {
   home: string;
   output: () => string;
   exited: Promise<number | null>;
-  /** Resolves once the output contains `text`; rejects if the demo exits first or after `timeoutMs`. */
-  waitFor(text: string | RegExp, timeoutMs: number): Promise<void>;
+  /** Resolves once the output contains `text` (`times` times); rejects if the demo exits first or after `timeoutMs`. */
+  waitFor(text: string | RegExp, timeoutMs: number, times?: number): Promise<void>;
   /** Ctrl-C: SIGINT to the whole process group. */
   interrupt(): void;
 }
@@ -47,11 +50,12 @@ async function startDemo(...args: string[]): Promise<Demo> {
     home,
     output: () => text,
     exited,
-    async waitFor(wanted, timeoutMs) {
+    async waitFor(wanted, timeoutMs, times = 1) {
       const deadline = Date.now() + timeoutMs;
       let gone = false;
       void exited.then(() => (gone = true));
-      const found = () => (typeof wanted === 'string' ? text.includes(wanted) : wanted.test(text));
+      const found = () =>
+        typeof wanted === 'string' ? text.split(wanted).length > times : times === 1 && wanted.test(text);
       while (!found()) {
         if (gone) throw new Error(`the demo exited before printing ${wanted}:\n${text}`);
         if (Date.now() > deadline) throw new Error(`no ${wanted} after ${timeoutMs} ms:\n${text}`);
@@ -92,6 +96,38 @@ describe('npm run demo', () => {
         await expectCleanExit(demo);
       }
       expect(demo.output()).toContain('Stopping (SIGINT)');
+    },
+  );
+
+  it(
+    '--manual-approval stops at each approval until the approver runs the printed command, then ends by itself: exit 0',
+    { timeout: 480_000 },
+    async () => {
+      const demo = await startDemo('--manual-approval');
+      try {
+        for (const stop of [1, 2]) {
+          await demo.waitFor('Waiting for your decision', 300_000, stop);
+          // Still waiting a moment later: nothing approves for the person.
+          await new Promise((r) => setTimeout(r, 3000));
+          const waiting = demo.output().split('Waiting for your decision');
+          expect(waiting.length - 1).toBe(stop);
+          expect(waiting.at(-1)).not.toMatch(/skew gate passed|deployed at|takes all traffic/);
+          const printed = [...demo.output().matchAll(/CLI: +npx temporal-mlops (approve .*)$/gm)].at(-1)![1]!;
+          const args = [...printed.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+          await promisify(execFile)(process.execPath, ['bin/temporal-mlops.js', ...args], {
+            cwd: repo,
+            env: { ...process.env, MLOPS_HOME: demo.home },
+          });
+        }
+        await demo.waitFor('Demo finished.', 300_000);
+      } finally {
+        if (!demo.output().includes('Demo finished.')) demo.interrupt();
+        await expectCleanExit(demo);
+      }
+      expect(demo.output()).toMatch(/✔ breast-cancer-classifier v2 takes all traffic/);
+      expect(demo.output()).not.toContain('Stopping (');
+      const store = openObjectStore(`file://${demo.home}/store`);
+      expect((await getAlias(store, MODEL, 'champion'))?.version).toBe(2);
     },
   );
 
