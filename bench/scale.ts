@@ -20,6 +20,8 @@ import { PipelineClient } from '../sdk/index.js';
 import { crashScenario, scaleCounts, startFleet, waitingScenario } from './scale-scenarios.js';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
+// Progress lines on stderr: the full counts take a quarter of an hour on two cores.
+process.env.MLOPS_SCALE_VERBOSE ??= '1';
 const { values } = parseArgs({ options: { factor: { type: 'string', default: '1' } } });
 const counts = scaleCounts(Number(values.factor));
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -74,7 +76,7 @@ try {
     `waiting  ${w.runs} runs waiting for approval (all started and waiting after ${(w.startMs / 1000).toFixed(1)} s)`,
   );
   console.log(
-    `  idle   per worker over ${w.quietMs / 1000} s: CPU ${w.cpuPercent.map((c) => `${c.toFixed(2)} %`).join(' / ')} of a core (goal < 1 %); RSS ${w.rssMiB.map((r) => `${f(r)} MiB`).join(' / ')} (goal < 1024)`,
+    `  idle   per worker over ${w.quietMs / 1000} s once settled: CPU ${w.cpuPercent.map((c) => `${c.toFixed(2)} %`).join(' / ')} of a core (goal < 1 %; the ${w.quietMs / 1000} s right after the load, while V8 compacts the heap: ${w.cpuPercentAfterLoad.map((c) => `${c.toFixed(2)} %`).join(' / ')}); RSS ${w.rssMiB.map((r) => `${f(r)} MiB`).join(' / ')} (goal < 1024)`,
   );
   console.log(`  pending() of ${w.runs}: ${w.pendingMs.map(f).join(' / ')} ms`);
   console.log(

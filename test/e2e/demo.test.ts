@@ -188,6 +188,13 @@ async function closesTheLoop(demo: Demo): Promise<void> {
   expect(v2.lineage.trigger.kind).toBe('drift');
   expect((await readManifest(store, MODEL, 1)).lineage.trigger.kind).not.toBe('drift');
   expect(v2.lineage.snapshot.sha256).not.toBe((await readManifest(store, MODEL, 1)).lineage.snapshot.sha256);
+  // The example serves exactly as it trained: every replayed row answered with the offline class.
+  for (const version of [1, 2])
+    expect((await readManifest(store, MODEL, version)).skew, `v${version}'s skew report`).toMatchObject({
+      status: 'passed',
+      agreement: 1,
+      errors: 0,
+    });
 
   // Still serving while it keeps running: the stable endpoint answers a patient of the newer data.
   const endpoint = /v2 takes all traffic at (\S+)/.exec(out)![1]!;

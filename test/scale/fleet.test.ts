@@ -76,7 +76,7 @@ describe('scale: three workers on one task queue', () => {
 
   it(
     `${counts.waitingRuns} runs waiting for approval: idle cost, pending time, approve → deploy latency against bare`,
-    { timeout: 240_000 + counts.waitingRuns * 900 + counts.quietMs },
+    { timeout: 240_000 + counts.waitingRuns * 900 + 2 * counts.quietMs },
     async () => {
       const f = await waitingScenario(fleet, client, temporal, {
         home,
@@ -92,7 +92,7 @@ describe('scale: three workers on one task queue', () => {
             .loadavg()
             .map((l) => l.toFixed(2))
             .join(' ')}`,
-          `  workers over ${f.quietMs / 1000} s quiet: CPU ${f.cpuPercent.map((c) => `${c.toFixed(2)} %`).join(' / ')} of a core; RSS ${f.rssMiB.map((r) => `${r.toFixed(0)} MiB`).join(' / ')}`,
+          `  workers over ${f.quietMs / 1000} s quiet: CPU ${f.cpuPercent.map((c) => `${c.toFixed(2)} %`).join(' / ')} of a core (right after the load: ${f.cpuPercentAfterLoad.map((c) => `${c.toFixed(2)} %`).join(' / ')}); RSS ${f.rssMiB.map((r) => `${r.toFixed(0)} MiB`).join(' / ')}`,
           `  pending(): ${f.pendingMs.map((t) => t.toFixed(0)).join(' / ')} ms`,
           `  approve → deploy start over ${f.approvals}: p50 ${f.approveToDeploy.p50.toFixed(0)} ms, p99 ${f.approveToDeploy.p99.toFixed(0)} ms`,
           `  bare signal → activity start: p50 ${f.bareSignalToActivity.p50.toFixed(0)} ms, p99 ${f.bareSignalToActivity.p99.toFixed(0)} ms; ratio (p50) ${ratio.toFixed(2)}x`,
