@@ -32,6 +32,7 @@ import type {
 import { ApprovalPayloadSchema, type ApprovalPayload } from './spec/approval.js';
 import { idTokenObjectKey, sha256Hex, type StoredIdToken } from './approval-identity.js';
 import { ParamsSchema } from './spec/common.js';
+import { runSpecInput } from './spec/pipeline.js';
 import { parseOrThrow } from './validate.js';
 import { connectClient, DEFAULT_TASK_QUEUE, resolveConnectionOptions, type ConnectionOptions } from './connection.js';
 import { ENCRYPTED_ENCODING, resolveEncryption, type EncryptionSetting } from './encryption.js';
@@ -196,7 +197,7 @@ export class PipelineClient {
     const runKey = opts.runKey ?? newRunKey(new Date(), Math.random);
     const input: PipelineRunInput = {
       ...opts.input,
-      spec: pipeline.spec,
+      ...runSpecInput(pipeline.spec),
       runKey,
       requestedBy: opts.requestedBy,
       trigger: opts.trigger ?? { kind: 'manual' },

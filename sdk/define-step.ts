@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { SlugSchema } from './spec/common.js';
 import { PipelineError } from './errors.js';
 import { parseOrThrow } from './validate.js';
+import { stepActivityName } from './step-names.js';
 import type { PipelineStatus } from './run-types.js';
 
 /** What a custom step sees of the run it belongs to. */
@@ -21,10 +22,7 @@ export interface StepDefinition<I extends z.ZodType = z.ZodType, O extends z.Zod
   readonly execute: (input: unknown, context: StepContext) => Promise<z.output<O>>;
 }
 
-/** Activity name under which a step is registered. */
-export function stepActivityName(name: string): string {
-  return `step.${name}`;
-}
+export { stepActivityName } from './step-names.js';
 
 /**
  * Defines a custom step that pipelines call by name (`steps: [{ step: 'notify', after: 'register' }]`).

@@ -1,9 +1,8 @@
 /**
  * Durations in specs are strings such as `'90s'`, `'15m'`, `'2h'`, `'7d'` (or milliseconds as a number),
- * readable in a config file and in workflow history. Sandbox-safe.
+ * readable in a config file and in workflow history. Sandbox-safe, and free of zod: workflows import it (see
+ * `workflows/pipeline/lazy-schemas.ts`); the schema is in `./duration-schema.ts`.
  */
-import { z } from 'zod';
-
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 
@@ -14,19 +13,6 @@ export function parseDuration(value: string | number): number | undefined {
   if (!m) return undefined;
   return Math.round(Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS]);
 }
-
-/** A zod schema for a duration; the parsed value is milliseconds. */
-export const DurationSchema = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (ms === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `${JSON.stringify(value)} is not a duration: write e.g. '90s', '15m', '2h', '7d' or a number of milliseconds`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
 
 /** Formats milliseconds for people: `90000` → `'1m30s'`. */
 export function formatDuration(ms: number): string {

@@ -22,6 +22,11 @@ export interface PipelineRunInput {
   params: Record<string, string | number | boolean>;
   /** True when the server has the Mlops* search attributes registered; the workflow then keeps them current. */
   searchAttributes?: boolean;
+  /**
+   * `SPEC_VERSION` of the schema that parsed `spec` (set by the SDK's client, schedules and monitor): the workflow
+   * then uses the spec as it is; without it, or with another version, the workflow parses the spec again.
+   */
+  specVersion?: string;
 }
 
 /** A data-quality finding from ingest. */

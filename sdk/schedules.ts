@@ -9,6 +9,7 @@ import type { PipelineDefinition } from './define-pipeline.js';
 import { PipelineError } from './errors.js';
 import { retrainScheduleId, scheduledRunWorkflowId } from './ids.js';
 import type { PipelineRunInput } from './run-types.js';
+import { runSpecInput } from './spec/pipeline.js';
 import { WORKFLOW_TYPES } from '../workflows/messages.js';
 
 const OVERLAP = {
@@ -42,7 +43,7 @@ export class PipelineSchedules {
     }
     const scheduleId = retrainScheduleId(pipeline.name);
     const input: PipelineRunInput = {
-      spec: pipeline.spec,
+      ...runSpecInput(pipeline.spec),
       runKey: '',
       requestedBy: pipeline.spec.retrain.requestedBy,
       trigger: { kind: 'schedule', scheduleId },

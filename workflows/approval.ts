@@ -15,7 +15,9 @@
  */
 import { ApplicationFailure, condition, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
-import { ApprovalPayloadSchema, expandApprovers, type ApprovalPolicy } from '../sdk/spec/approval.js';
+import type { ApprovalPolicy } from '../sdk/spec/approval.js';
+import { expandApprovers } from '../sdk/spec/approvers.js';
+import { approvalSchemas } from './pipeline/lazy-schemas.js';
 import type { ApprovalAttempt, ApprovalEntry, ApprovalRecord, VerifiedIdentity } from '../sdk/run-types.js';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from './messages.js';
 
@@ -121,7 +123,7 @@ export class ApprovalGate {
    * activity, since the gate may have closed (or the person approved) while the proof was being checked.
    */
   async offerVerified(decision: Decision, raw: unknown, via: ApprovalAttempt['via']): Promise<ApprovalAttempt> {
-    const parsed = ApprovalPayloadSchema.safeParse(raw);
+    const parsed = approvalSchemas().ApprovalPayloadSchema.safeParse(raw);
     if (!parsed.success) return this.offer(decision, raw, via);
     const at = new Date().toISOString();
     const { comment, proof } = parsed.data;
@@ -182,7 +184,7 @@ export class ApprovalGate {
   /** Checks one decision against the policy and records it. */
   offer(decision: Decision, raw: unknown, via: ApprovalAttempt['via']): ApprovalAttempt {
     const at = new Date().toISOString();
-    const parsed = ApprovalPayloadSchema.safeParse(raw);
+    const parsed = approvalSchemas().ApprovalPayloadSchema.safeParse(raw);
     const by = parsed.success ? parsed.data.by.toLowerCase() : byOf(raw);
     const comment = parsed.success ? parsed.data.comment : commentOf(raw);
     const attempt: ApprovalAttempt = { at, decision, by, comment, via, accepted: false };

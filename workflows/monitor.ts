@@ -7,7 +7,8 @@
 import { condition, continueAsNew, log, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
 import { KEEP_ALIVE_TIMEOUT } from './pipeline/activities.js';
-import { stepActivityName, type StepContext } from '../sdk/define-step.js';
+import type { StepContext } from '../sdk/define-step.js';
+import { stepActivityName } from '../sdk/step-names.js';
 import { driftRunKey, qualityRunKey } from '../sdk/ids.js';
 import type {
   DriftReport,

@@ -32,7 +32,7 @@ import type {
 } from '../../sdk/run-types.js';
 
 export type { ColumnReport, DriftReport };
-import type { PipelineSpec } from '../../sdk/spec/pipeline.js';
+import { runSpecInput, type PipelineSpec } from '../../sdk/spec/pipeline.js';
 import {
   newReferenceSignal,
   WORKFLOW_TYPES,
@@ -421,7 +421,10 @@ export async function startTriggeredRun(
     }
   }
   const workflowId = pipelineWorkflowId(spec.name, runKey);
-  const input: PipelineRunInput = { spec, runKey, requestedBy: spec.retrain.requestedBy, trigger, params: {} };
+  // The monitor may hold the spec of an older release: parsed again here, the run gets today's defaults.
+  const stamped = runSpecInput(spec);
+  const requestedBy = stamped.spec.retrain.requestedBy;
+  const input: PipelineRunInput = { ...stamped, runKey, requestedBy, trigger, params: {} };
   try {
     await ctx.client.workflow.start<MlPipelineWorkflow>(WORKFLOW_TYPES.mlPipeline, {
       taskQueue: ctx.info.taskQueue,

@@ -1,6 +1,9 @@
 /** The human approval stage: who may decide, how many must agree, and what happens when nobody does. Sandbox-safe. */
 import { z } from 'zod';
-import { DurationSchema } from '../duration.js';
+import { DurationSchema } from '../duration-schema.js';
+import { expandApprovers } from './approvers.js';
+
+export { expandApprovers } from './approvers.js';
 
 const Email = z.email('must be an email address such as "ana@acme.com"');
 /** An approver: an email, or `group:<name>` naming an entry of `approval.groups`. */
@@ -104,18 +107,6 @@ export const ApprovalPolicySchema = z
       });
     }
   });
-
-/** Expands `group:<name>` references into lowercase emails, without duplicates. */
-export function expandApprovers(
-  approvers: readonly string[],
-  groups: Readonly<Record<string, readonly string[]>>,
-): string[] {
-  const out = new Set<string>();
-  for (const a of approvers) {
-    for (const email of a.startsWith('group:') ? (groups[a.slice(6)] ?? []) : [a]) out.add(email.toLowerCase());
-  }
-  return [...out];
-}
 
 /**
  * Proof of who sent a decision. Never the token itself: `idTokenSha256` names an ID token the client put in the

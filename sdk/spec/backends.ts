@@ -3,7 +3,7 @@
  * `local` runs a process on the worker's machine; `vertex` a Vertex AI CustomJob; `kubernetes` a batch/v1 Job.
  */
 import { z } from 'zod';
-import { DurationSchema } from '../duration.js';
+import { DurationSchema } from '../duration-schema.js';
 import { CommandSchema, PassEnvSchema, SafeEnvSchema } from './common.js';
 
 export const LocalBackendSchema = z.strictObject({

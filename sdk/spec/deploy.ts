@@ -1,6 +1,6 @@
 /** Deploy targets as tagged descriptors. Sandbox-safe. */
 import { z } from 'zod';
-import { DurationSchema } from '../duration.js';
+import { DurationSchema } from '../duration-schema.js';
 import { CommandSchema, PassEnvSchema, SafeEnvSchema } from './common.js';
 
 /**

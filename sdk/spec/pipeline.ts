@@ -3,7 +3,7 @@
  * in flight never depends on the team's current source files. Sandbox-safe.
  */
 import { z } from 'zod';
-import { DurationSchema } from '../duration.js';
+import { DurationSchema } from '../duration-schema.js';
 import { ApprovalPolicySchema } from './approval.js';
 import { TrainingBackendSchema, VERTEX_POOL_ROLES } from './backends.js';
 import { machineAcceleratorProblem } from './vertex-machines.js';
@@ -15,8 +15,10 @@ import { TrainPlacementSchema } from './placement.js';
 import { DeployTargetSchema, SkewSpecSchema } from './deploy.js';
 import { IngestSpecSchema } from './ingest.js';
 
-export const STAGES = ['ingest', 'train', 'gate', 'register', 'approval', 'deploy'] as const;
-export type Stage = (typeof STAGES)[number];
+import { STAGES } from './stages.js';
+import { SPEC_VERSION } from './version.js';
+
+export { STAGES, type Stage } from './stages.js';
 
 export const TrainSpecSchema = z.strictObject({
   backend: TrainingBackendSchema,
@@ -280,3 +282,12 @@ export const PipelineDefinitionSchema = PipelineSpecSchema.superRefine((spec, ct
         "a sweep on the local backend reads each trial's progress from the pipeline worker's home, so its trials cannot be bound to other machines yet: remove train.placement, or sweep on Kubernetes or Vertex",
     });
 });
+
+/**
+ * The spec as a run's input carries it: parsed by this schema and stamped with its version, so the workflow need
+ * not parse it again (see `./version.ts`). A spec this schema refuses travels as it is, for the workflow to report.
+ */
+export function runSpecInput(spec: unknown): { spec: PipelineSpec; specVersion?: string } {
+  const parsed = PipelineSpecSchema.safeParse(spec);
+  return parsed.success ? { spec: parsed.data, specVersion: SPEC_VERSION } : { spec: spec as PipelineSpec };
+}

@@ -5,7 +5,7 @@
  * counts as gone. Sandbox-safe.
  */
 import { z } from 'zod';
-import { DurationSchema } from '../duration.js';
+import { DurationSchema } from '../duration-schema.js';
 
 export const TrainPlacementSchema = z.strictObject({
   /**

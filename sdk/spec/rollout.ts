@@ -3,7 +3,7 @@
  * and what a breach does. Sandbox-safe.
  */
 import { z } from 'zod';
-import { DurationSchema } from '../duration.js';
+import { DurationSchema } from '../duration-schema.js';
 
 export const RolloutStepSchema = z.strictObject({
   /** Percent of requests sent to the candidate during this step. */

@@ -4,7 +4,7 @@
  * reported intermediate metric falls behind at a rung). Sandbox-safe.
  */
 import { z } from 'zod';
-import { DurationSchema } from '../duration.js';
+import { DurationSchema } from '../duration-schema.js';
 
 const ScalarSchema = z.union([z.string(), z.number(), z.boolean()]);
 

@@ -10,10 +10,14 @@ import {
   ApplicationFailure,
   isCancellation,
 } from '@temporalio/workflow';
-import { stepActivityName, type StepContext } from '../../sdk/define-step.js';
+import type { StepContext } from '../../sdk/define-step.js';
+import { stepActivityName } from '../../sdk/step-names.js';
 import { pipelineFailureOf, type PipelineErrorCode } from '../../sdk/errors.js';
 import type { PipelineResult, PipelineRunInput, PipelineStatus, StageState } from '../../sdk/run-types.js';
-import { PipelineSpecSchema, STAGES, type PipelineSpec, type Stage } from '../../sdk/spec/pipeline.js';
+import type { PipelineSpec } from '../../sdk/spec/pipeline.js';
+import { STAGES, type Stage } from '../../sdk/spec/stages.js';
+import { SPEC_VERSION } from '../../sdk/spec/version.js';
+import { pipelineSchemas } from './lazy-schemas.js';
 import { ApprovalGate } from '../approval.js';
 import { statusQuery } from '../messages.js';
 import { SEARCH_ATTRIBUTE_KEYS, searchStage } from '../visibility.js';
@@ -51,9 +55,7 @@ export class PipelineRunState {
    * publishes the pipeline and model as search attributes.
    */
   constructor(input: PipelineRunInput) {
-    const checked = PipelineSpecSchema.safeParse(input.spec);
-    if (!checked.success) fail('InvalidSpec', `The run's spec is invalid: ${checked.error.message}`);
-    this.spec = checked.data;
+    this.spec = runSpec(input);
     this.model = this.spec.model ?? this.spec.name;
     // Scheduled runs get their key from the id the schedule gave them (`pipeline/<name>/schedule-<time>`).
     this.input = { ...input, runKey: input.runKey || workflowInfo().workflowId.split('/').pop()! };
@@ -183,4 +185,15 @@ function describeFailure(err: unknown): { code: string; message: string } {
   const failure = pipelineFailureOf(err);
   if (failure) return { code: failure.code, message: failure.message };
   return { code: 'Unknown', message: err instanceof Error ? err.message : String(err) };
+}
+
+/**
+ * The run's spec: as given when this release's client parsed and stamped it, else parsed again (a run started by
+ * an older release gets the defaults added since; one started by hand is checked).
+ */
+function runSpec(input: PipelineRunInput): PipelineSpec {
+  if (input.specVersion === SPEC_VERSION) return input.spec;
+  const checked = pipelineSchemas().PipelineSpecSchema.safeParse(input.spec);
+  if (!checked.success) fail('InvalidSpec', `The run's spec is invalid: ${checked.error.message}`);
+  return checked.data;
 }

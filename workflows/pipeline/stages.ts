@@ -26,7 +26,7 @@ import type {
   RegisteredVersion,
   TrainingResult,
 } from '../../sdk/run-types.js';
-import { RolloutSchema } from '../../sdk/spec/rollout.js';
+import { rolloutSchemas } from './lazy-schemas.js';
 import { rollOut } from '../rollout.js';
 import { skewGate } from '../skew-gate.js';
 import { approvalDetails, SEARCH_ATTRIBUTE_KEYS } from '../visibility.js';
@@ -246,7 +246,9 @@ export async function deploy(
   const monitor = spec.monitor.enabled ? { windowMs: spec.monitor.window } : undefined;
   const rollout =
     deploySpec.rollout ??
-    (deploySpec.target.kind === 'local' ? undefined : RolloutSchema.parse({ steps: [{ traffic: 100 }], bake: 0 }));
+    (deploySpec.target.kind === 'local'
+      ? undefined
+      : rolloutSchemas().RolloutSchema.parse({ steps: [{ traffic: 100 }], bake: 0 }));
   const common = { version, snapshot, store: run.store, requestedBy: input.requestedBy, monitor };
   const deployment = await run.stage('deploy', async () => {
     // The skew gate (only when the spec asks for it): the candidate starts and is checked before any traffic.
