@@ -1,4 +1,4 @@
-/** The zod schema of a duration in specs (`'90s'`, `'15m'`, or milliseconds); the parsed value is milliseconds. */
+/** The zod side of `./duration.ts`, apart so that workflows can import durations without zod. */
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 

@@ -14,7 +14,6 @@ import { SweepSpecSchema } from './sweep.js';
 import { TrainPlacementSchema } from './placement.js';
 import { DeployTargetSchema, SkewSpecSchema } from './deploy.js';
 import { IngestSpecSchema } from './ingest.js';
-
 import { STAGES } from './stages.js';
 import { SPEC_VERSION } from './version.js';
 
